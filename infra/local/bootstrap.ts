@@ -1,0 +1,156 @@
+/**
+ * Local bootstrap: creates in the emulator what the CDK bootstrap stack creates on AWS (the shared VPC with
+ * a public subnet per AZ and no NAT, the security group without ingress, the registry table, the Batch
+ * service role, the permissions boundary) and returns the settings every function reads (lambdas/core/settings.ts).
+ */
+import {
+  AttachInternetGatewayCommand,
+  CreateInternetGatewayCommand,
+  CreateRouteCommand,
+  CreateRouteTableCommand,
+  CreateSecurityGroupCommand,
+  CreateSubnetCommand,
+  CreateVpcCommand,
+  AssociateRouteTableCommand,
+  EC2Client,
+  ModifySubnetAttributeCommand,
+} from '@aws-sdk/client-ec2';
+import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { CreatePolicyCommand, CreateServiceLinkedRoleCommand, IAMClient } from '@aws-sdk/client-iam';
+import { permissionsBoundaryPolicy } from '../../lambdas/core/policies';
+import { REGISTRY_TABLE } from '../../lambdas/core/registry';
+import { SETTING } from '../../lambdas/core/settings';
+import { EMULATOR_ACCOUNT_ID, EMULATOR_ADMIN_CREDENTIALS, EMULATOR_REGION } from './emulator';
+
+export interface LocalBootstrapOptions {
+  prefix?: string;
+  stackName?: string;
+  /** Comma-separated admin principal ARNs. */
+  admins?: string;
+  maxVcpusCeiling?: number;
+  maxEnvironments?: number;
+  maxEnvironmentsPerOwner?: number;
+}
+
+export interface LocalBootstrap {
+  vpcId: string;
+  subnetIds: string[];
+  securityGroupId: string;
+  tableName: string;
+  /** Environment variables: the settings of every function, plus the SDK's endpoint and credentials. */
+  env: Record<string, string>;
+}
+
+/** SDK client options for talking to the emulator as its root. */
+export function emulatorClientConfig(endpoint: string) {
+  return { endpoint, region: EMULATOR_REGION, credentials: EMULATOR_ADMIN_CREDENTIALS };
+}
+
+export async function bootstrapEmulator(endpoint: string, options: LocalBootstrapOptions = {}): Promise<LocalBootstrap> {
+  const prefix = options.prefix ?? 'mfenv';
+  const stackName = options.stackName ?? 'mfenv-local';
+  const config = emulatorClientConfig(endpoint);
+  const ec2 = new EC2Client(config);
+  const dynamo = new DynamoDBClient(config);
+  const iam = new IAMClient(config);
+
+  // Network: one public subnet per availability zone, an internet gateway, no NAT gateway.
+  const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.20.0.0/16' }))).Vpc!.VpcId!;
+  const igwId = (await ec2.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
+  await ec2.send(new AttachInternetGatewayCommand({ VpcId: vpcId, InternetGatewayId: igwId }));
+  const routeTableId = (await ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable!.RouteTableId!;
+  await ec2.send(new CreateRouteCommand({ RouteTableId: routeTableId, DestinationCidrBlock: '0.0.0.0/0', GatewayId: igwId }));
+  const subnetIds: string[] = [];
+  for (const [index, zone] of ['a', 'b'].entries()) {
+    const subnetId = (
+      await ec2.send(
+        new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: `10.20.${index}.0/24`, AvailabilityZone: `${EMULATOR_REGION}${zone}` }),
+      )
+    ).Subnet!.SubnetId!;
+    await ec2.send(new ModifySubnetAttributeCommand({ SubnetId: subnetId, MapPublicIpOnLaunch: { Value: true } }));
+    await ec2.send(new AssociateRouteTableCommand({ SubnetId: subnetId, RouteTableId: routeTableId }));
+    subnetIds.push(subnetId);
+  }
+  // A new security group has no ingress rule and allows all egress: exactly what Batch instances need.
+  const securityGroupId = (
+    await ec2.send(
+      new CreateSecurityGroupCommand({
+        GroupName: `${prefix}-batch`,
+        Description: 'mfenv Batch instances: no ingress, all egress',
+        VpcId: vpcId,
+      }),
+    )
+  ).GroupId!;
+
+  // Registry table, laid out as in the CDK stack.
+  const tableName = `${stackName}-environments`;
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: REGISTRY_TABLE.partitionKey, AttributeType: 'S' },
+        { AttributeName: REGISTRY_TABLE.ownerIndex.partitionKey, AttributeType: 'S' },
+        { AttributeName: REGISTRY_TABLE.ownerIndex.sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [{ AttributeName: REGISTRY_TABLE.partitionKey, KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: REGISTRY_TABLE.ownerIndex.name,
+          KeySchema: [
+            { AttributeName: REGISTRY_TABLE.ownerIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: REGISTRY_TABLE.ownerIndex.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    }),
+  );
+  await dynamo.send(
+    new UpdateTimeToLiveCommand({
+      TableName: tableName,
+      TimeToLiveSpecification: { AttributeName: REGISTRY_TABLE.ttlAttribute, Enabled: true },
+    }),
+  );
+
+  // The Batch service-linked role, and the permissions boundary of every environment role.
+  const serviceRoleArn = (await iam.send(new CreateServiceLinkedRoleCommand({ AWSServiceName: 'batch.amazonaws.com' }))).Role!.Arn!;
+  const boundaryArn = (
+    await iam.send(
+      new CreatePolicyCommand({
+        PolicyName: `${stackName}-environment-boundary`,
+        Path: `/${prefix}/`,
+        PolicyDocument: JSON.stringify(permissionsBoundaryPolicy(prefix)),
+      }),
+    )
+  ).Policy!.Arn!;
+
+  const env: Record<string, string> = {
+    AWS_REGION: EMULATOR_REGION,
+    AWS_DEFAULT_REGION: EMULATOR_REGION,
+    AWS_ACCESS_KEY_ID: EMULATOR_ADMIN_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: EMULATOR_ADMIN_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT_URL: endpoint,
+    [SETTING.tableName]: tableName,
+    [SETTING.prefix]: prefix,
+    [SETTING.stackName]: stackName,
+    [SETTING.accountId]: EMULATOR_ACCOUNT_ID,
+    [SETTING.subnetIds]: subnetIds.join(','),
+    [SETTING.securityGroupId]: securityGroupId,
+    [SETTING.batchServiceRoleArn]: serviceRoleArn,
+    [SETTING.permissionsBoundaryArn]: boundaryArn,
+    [SETTING.spotAllocationStrategy]: 'SPOT_CAPACITY_OPTIMIZED',
+    [SETTING.maxVcpusCeiling]: String(options.maxVcpusCeiling ?? 64),
+    [SETTING.maxEnvironments]: String(options.maxEnvironments ?? 40),
+    [SETTING.maxEnvironmentsPerOwner]: String(options.maxEnvironmentsPerOwner ?? 2),
+    [SETTING.admins]: options.admins ?? '',
+    // The emulator cannot evaluate aws:SecureTransport: the TLS-only bucket statement is left out here.
+    [SETTING.bucketTlsOnly]: 'false',
+    [SETTING.metaflowS3EndpointUrl]: endpoint,
+    [SETTING.s3ForcePathStyle]: 'true',
+  };
+  ec2.destroy();
+  dynamo.destroy();
+  iam.destroy();
+  return { vpcId, subnetIds, securityGroupId, tableName, env };
+}

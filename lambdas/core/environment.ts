@@ -1,0 +1,117 @@
+/**
+ * The environment model: statuses, the request a teammate sends, the record the registry keeps and the
+ * resource the API answers with. zod schemas are the single definition; types are inferred from them.
+ */
+import { z } from 'zod';
+
+/** `^[a-z][a-z0-9-]{1,30}[a-z0-9]$`: 3 to 32 characters, safe in every AWS name it ends up in. */
+export const ENVIRONMENT_NAME_PATTERN = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
+
+export const EnvironmentStatus = z.enum(['CREATING', 'READY', 'CREATE_FAILED', 'DELETING', 'DELETED', 'DELETE_FAILED']);
+export type EnvironmentStatus = z.infer<typeof EnvironmentStatus>;
+
+/** Statuses in which an environment holds (or may hold) AWS resources and so counts against quotas. */
+export const LIVE_STATUSES: readonly EnvironmentStatus[] = ['CREATING', 'READY', 'CREATE_FAILED', 'DELETING', 'DELETE_FAILED'];
+
+/** Statuses from which DELETE may start a teardown. */
+export const DELETABLE_STATUSES: readonly EnvironmentStatus[] = ['READY', 'CREATE_FAILED', 'DELETE_FAILED', 'DELETED'];
+
+export const EnvironmentName = z
+  .string()
+  .regex(
+    ENVIRONMENT_NAME_PATTERN,
+    'must be 3 to 32 characters: lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen',
+  );
+
+export const Spec = z.object({
+  maxVcpus: z.number().int().min(1),
+  gpu: z.boolean(),
+});
+export type Spec = z.infer<typeof Spec>;
+
+/** Body of POST /environments. Unknown fields are rejected (strict). */
+export function createRequestSchema(maxVcpusCeiling: number) {
+  return z
+    .object({
+      name: EnvironmentName,
+      maxVcpus: z
+        .number({ error: 'must be a whole number' })
+        .int('must be a whole number')
+        .min(1, 'must be at least 1')
+        .max(maxVcpusCeiling, `must be at most ${maxVcpusCeiling}, the ceiling set for this deployment`)
+        .default(maxVcpusCeiling),
+      gpu: z.boolean({ error: 'must be true or false' }).default(true),
+      owner: z
+        .string()
+        .regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/-]+$/, 'must be an IAM user or role ARN')
+        .optional(),
+    })
+    .strict();
+}
+export type CreateRequest = z.infer<ReturnType<typeof createRequestSchema>>;
+
+export const Resources = z.object({
+  bucket: z.string(),
+  jobQueueArn: z.string(),
+  computeEnvironmentArn: z.string(),
+  jobRoleArn: z.string(),
+  instanceProfileArn: z.string(),
+  userPolicyArn: z.string(),
+});
+export type Resources = z.infer<typeof Resources>;
+
+/** The Metaflow configuration file: string keys to string values. */
+export const MetaflowConfig = z.record(z.string(), z.string());
+export type MetaflowConfig = z.infer<typeof MetaflowConfig>;
+
+/** What the registry stores for one environment. */
+export const EnvironmentRecord = z.object({
+  name: EnvironmentName,
+  owner: z.string(),
+  status: EnvironmentStatus,
+  statusReason: z.string().nullable(),
+  region: z.string(),
+  spec: Spec,
+  resources: Resources,
+  config: MetaflowConfig.nullable(),
+  /** Bumped by every create and every delete: execution names derive from it, so a retry can't start twice. */
+  generation: z.number().int().min(1),
+  /** Set when teardown kept a bucket that still holds data; a later create of the same name adopts it. */
+  retainedBucket: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type EnvironmentRecord = z.infer<typeof EnvironmentRecord>;
+
+/** The environment as the API shows it (DESIGN §4). `config` only when READY. */
+export function toEnvironmentResource(record: EnvironmentRecord) {
+  return {
+    name: record.name,
+    owner: record.owner,
+    status: record.status,
+    statusReason: record.statusReason,
+    region: record.region,
+    spec: record.spec,
+    resources: record.resources,
+    ...(record.status === 'READY' && record.config ? { config: record.config } : {}),
+    ...(record.retainedBucket ? { retainedBucket: record.retainedBucket } : {}),
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+}
+export type EnvironmentResource = ReturnType<typeof toEnvironmentResource>;
+
+/** What every workflow step receives as `$.environment`. */
+export const WorkflowEnvironment = z.object({
+  name: EnvironmentName,
+  owner: z.string(),
+  spec: Spec,
+  generation: z.number().int().min(1),
+  /** Teardown only: delete the bucket's data too. */
+  purge: z.boolean().default(false),
+  /** Teardown only: "delete" ends in DELETED, "rollback" (a failed create) ends in CREATE_FAILED. */
+  mode: z.enum(['delete', 'rollback']).default('delete'),
+  /** Rollback only: why the create failed, kept as the statusReason. */
+  reason: z.string().optional(),
+});
+export type WorkflowEnvironment = z.infer<typeof WorkflowEnvironment>;

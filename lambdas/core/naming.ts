@@ -1,0 +1,98 @@
+/**
+ * Every per-environment name and ARN, derived from the environment name and the deployment (prefix,
+ * account, region, stack). Deterministic on purpose: any step can be retried, any leftover found, and the
+ * registry never has to remember a name it could compute.
+ */
+import { createHash } from 'node:crypto';
+import type { Resources } from './environment';
+
+export interface Deployment {
+  prefix: string;
+  accountId: string;
+  region: string;
+  stackName: string;
+  partition?: string;
+}
+
+/** Tag keys on every resource an environment owns (cost allocation, orphan search). */
+export const TAG = {
+  environment: 'mfenv:environment',
+  owner: 'mfenv:owner',
+  managedBy: 'managed-by',
+} as const;
+
+export function namesFor(deployment: Deployment, environmentName: string) {
+  const { prefix, accountId, region } = deployment;
+  const partition = deployment.partition ?? 'aws';
+  const base = `${prefix}-${environmentName}`;
+  const iamPath = `/${prefix}/`;
+  const bucket = `${base}-${deploymentHash(deployment)}`;
+  const jobRoleName = `${base}-job`;
+  const instanceRoleName = `${base}-instance`;
+  const instanceProfileName = `${base}-instance`;
+  const userPolicyName = `${base}-user`;
+  const computeEnvironmentName = base;
+  const jobQueueName = base;
+  return {
+    iamPath,
+    bucket,
+    bucketArn: `arn:${partition}:s3:::${bucket}`,
+    jobRoleName,
+    jobRoleArn: `arn:${partition}:iam::${accountId}:role${iamPath}${jobRoleName}`,
+    instanceRoleName,
+    instanceRoleArn: `arn:${partition}:iam::${accountId}:role${iamPath}${instanceRoleName}`,
+    instanceProfileName,
+    instanceProfileArn: `arn:${partition}:iam::${accountId}:instance-profile${iamPath}${instanceProfileName}`,
+    userPolicyName,
+    userPolicyArn: `arn:${partition}:iam::${accountId}:policy${iamPath}${userPolicyName}`,
+    computeEnvironmentName,
+    computeEnvironmentArn: `arn:${partition}:batch:${region}:${accountId}:compute-environment/${computeEnvironmentName}`,
+    jobQueueName,
+    jobQueueArn: `arn:${partition}:batch:${region}:${accountId}:job-queue/${jobQueueName}`,
+    /** Job definitions Metaflow registers are named `metaflow_<hash>`. */
+    jobDefinitionArnPattern: `arn:${partition}:batch:${region}:${accountId}:job-definition/metaflow_*`,
+  };
+}
+export type EnvironmentNames = ReturnType<typeof namesFor>;
+
+/** The resources block of the API's environment resource. */
+export function resourcesOf(names: EnvironmentNames): Resources {
+  return {
+    bucket: names.bucket,
+    jobQueueArn: names.jobQueueArn,
+    computeEnvironmentArn: names.computeEnvironmentArn,
+    jobRoleArn: names.jobRoleArn,
+    instanceProfileArn: names.instanceProfileArn,
+    userPolicyArn: names.userPolicyArn,
+  };
+}
+
+/**
+ * 8 hex characters of sha256(account, region, stack): bucket names are global, so this keeps two
+ * deployments (or two accounts) from fighting over `mfenv-alice`. Longest bucket: 5+1+32+1+8 = 47 ≤ 63.
+ */
+export function deploymentHash({ accountId, region, stackName }: Deployment): string {
+  return createHash('sha256').update(`${accountId}/${region}/${stackName}`).digest('hex').slice(0, 8);
+}
+
+/** Tags for every resource of an environment, as a key/value map. */
+export function tagsFor(deployment: Deployment, environmentName: string, owner: string): Record<string, string> {
+  return {
+    [TAG.environment]: environmentName,
+    [TAG.owner]: owner,
+    [TAG.managedBy]: deployment.stackName,
+  };
+}
+
+/** Same tags in the `[{Key, Value}]` shape that IAM and S3 take. */
+export function tagListFor(deployment: Deployment, environmentName: string, owner: string) {
+  return Object.entries(tagsFor(deployment, environmentName, owner)).map(([Key, Value]) => ({ Key, Value }));
+}
+
+/**
+ * Step Functions execution names: unique per (environment, generation, kind), so a retried POST or DELETE
+ * can never start a second workflow for the same change. ≤ 80 characters, [A-Za-z0-9-_].
+ */
+export function executionName(kind: 'provision' | 'teardown' | 'rollback', environmentName: string, generation: number): string {
+  return `${environmentName}-${kind}-${generation}`;
+}

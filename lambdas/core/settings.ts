@@ -1,0 +1,136 @@
+/**
+ * Every setting a Lambda (or local mode) reads, in one table: the environment variable that carries it,
+ * and how to parse it. CDK sets these variables on each function (see infra/functions.ts); local mode
+ * sets them on its own process (see infra/local/runtime.ts). Nothing else in lambdas/ reads process.env,
+ * so "what can be configured" has one answer, and AWS and local mode differ only here.
+ */
+import { ConfigurationError } from './errors';
+import type { Deployment } from './naming';
+
+export const SETTING = {
+  /** DynamoDB table holding the environment registry and idempotency records. */
+  tableName: 'MFENV_TABLE_NAME',
+  /** Prefix of every per-environment resource name and the IAM path (`/<prefix>/`). */
+  prefix: 'MFENV_PREFIX',
+  /** Name of the bootstrap stack: part of the bucket-name hash, so two stacks never collide. */
+  stackName: 'MFENV_STACK_NAME',
+  /** Account that owns the per-environment resources (ARNs are built from it). */
+  accountId: 'MFENV_ACCOUNT_ID',
+  /** The region: set by the Lambda runtime on AWS, by local mode on this machine. */
+  region: 'AWS_REGION',
+  /** Comma-separated ids of the shared public subnets (one per availability zone). */
+  subnetIds: 'MFENV_SUBNET_IDS',
+  /** Security group of the Batch instances: no ingress, open egress. */
+  securityGroupId: 'MFENV_SECURITY_GROUP_ID',
+  /** Service role of every compute environment: the Batch service-linked role on AWS. */
+  batchServiceRoleArn: 'MFENV_BATCH_SERVICE_ROLE_ARN',
+  /** Permissions boundary that every role the workflows create must carry. */
+  permissionsBoundaryArn: 'MFENV_PERMISSIONS_BOUNDARY_ARN',
+  /** SPOT_CAPACITY_OPTIMIZED (default, as the origin) or SPOT_PRICE_CAPACITY_OPTIMIZED. */
+  spotAllocationStrategy: 'MFENV_SPOT_ALLOCATION_STRATEGY',
+  /** Largest maxVcpus a teammate may ask for. */
+  maxVcpusCeiling: 'MFENV_MAX_VCPUS_CEILING',
+  /** Environments allowed at once in the account and region (Batch allows 50 CEs and 50 queues). */
+  maxEnvironments: 'MFENV_MAX_ENVIRONMENTS',
+  /** Environments one teammate may hold at once. */
+  maxEnvironmentsPerOwner: 'MFENV_MAX_ENVIRONMENTS_PER_OWNER',
+  /** Comma-separated principal ARNs (users or roles) who see and manage every environment. */
+  admins: 'MFENV_ADMINS',
+  /** State machine that provisions an environment. */
+  provisionStateMachineArn: 'MFENV_PROVISION_STATE_MACHINE_ARN',
+  /** State machine that tears an environment down (also used to roll back a failed create). */
+  teardownStateMachineArn: 'MFENV_TEARDOWN_STATE_MACHINE_ARN',
+  /** Whether bucket policies carry the TLS-only statement (the emulator cannot evaluate it). */
+  bucketTlsOnly: 'MFENV_BUCKET_TLS_ONLY',
+  /** S3 endpoint to put in the Metaflow payload (only against an S3-compatible emulator). */
+  metaflowS3EndpointUrl: 'MFENV_METAFLOW_S3_ENDPOINT_URL',
+  /** Path-style S3 addressing, which the emulator needs. */
+  s3ForcePathStyle: 'MFENV_S3_FORCE_PATH_STYLE',
+  /** Days a DELETED record stays readable before DynamoDB's TTL removes it. */
+  deletedRecordRetentionDays: 'MFENV_DELETED_RECORD_RETENTION_DAYS',
+} as const;
+
+export type SettingName = keyof typeof SETTING;
+
+export const SPOT_ALLOCATION_STRATEGIES = ['SPOT_CAPACITY_OPTIMIZED', 'SPOT_PRICE_CAPACITY_OPTIMIZED'] as const;
+export type SpotAllocationStrategy = (typeof SPOT_ALLOCATION_STRATEGIES)[number];
+
+const DEFAULTS: Partial<Record<SettingName, string>> = {
+  prefix: 'mfenv',
+  stackName: 'mfenv',
+  spotAllocationStrategy: 'SPOT_CAPACITY_OPTIMIZED',
+  maxVcpusCeiling: '64',
+  maxEnvironments: '40',
+  maxEnvironmentsPerOwner: '2',
+  admins: '',
+  bucketTlsOnly: 'true',
+  metaflowS3EndpointUrl: '',
+  s3ForcePathStyle: 'false',
+  deletedRecordRetentionDays: '30',
+};
+
+function raw(name: SettingName): string {
+  const value = process.env[SETTING[name]] ?? DEFAULTS[name];
+  if (value === undefined || value === '') {
+    if (DEFAULTS[name] === '') return '';
+    throw new ConfigurationError(`The setting ${SETTING[name]} is missing from this function's environment.`);
+  }
+  return value;
+}
+
+function integer(name: SettingName, min: number, max: number): number {
+  const value = Number(raw(name));
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigurationError(`The setting ${SETTING[name]} must be an integer from ${min} to ${max}.`);
+  }
+  return value;
+}
+
+function list(name: SettingName): string[] {
+  return raw(name)
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
+
+/** Typed, validated reads. Read at call time (not at import) so tests and local mode can set them first. */
+export const settings = {
+  tableName: () => raw('tableName'),
+  prefix: () => raw('prefix'),
+  stackName: () => raw('stackName'),
+  accountId: () => raw('accountId'),
+  region: () => raw('region'),
+  subnetIds: () => list('subnetIds'),
+  securityGroupId: () => raw('securityGroupId'),
+  batchServiceRoleArn: () => raw('batchServiceRoleArn'),
+  permissionsBoundaryArn: () => raw('permissionsBoundaryArn'),
+  spotAllocationStrategy: (): SpotAllocationStrategy => {
+    const value = raw('spotAllocationStrategy');
+    if (!(SPOT_ALLOCATION_STRATEGIES as readonly string[]).includes(value)) {
+      throw new ConfigurationError(
+        `The setting ${SETTING.spotAllocationStrategy} must be one of ${SPOT_ALLOCATION_STRATEGIES.join(', ')}.`,
+      );
+    }
+    return value as SpotAllocationStrategy;
+  },
+  maxVcpusCeiling: () => integer('maxVcpusCeiling', 1, 10_000),
+  maxEnvironments: () => integer('maxEnvironments', 1, 50),
+  maxEnvironmentsPerOwner: () => integer('maxEnvironmentsPerOwner', 1, 50),
+  admins: () => list('admins'),
+  provisionStateMachineArn: () => raw('provisionStateMachineArn'),
+  teardownStateMachineArn: () => raw('teardownStateMachineArn'),
+  bucketTlsOnly: () => raw('bucketTlsOnly') !== 'false',
+  metaflowS3EndpointUrl: () => raw('metaflowS3EndpointUrl') || undefined,
+  s3ForcePathStyle: () => raw('s3ForcePathStyle') === 'true',
+  deletedRecordRetentionDays: () => integer('deletedRecordRetentionDays', 1, 3650),
+};
+
+/** The deployment that names derive from (see naming.ts). */
+export function currentDeployment(): Deployment {
+  return {
+    prefix: settings.prefix(),
+    accountId: settings.accountId(),
+    region: settings.region(),
+    stackName: settings.stackName(),
+  };
+}

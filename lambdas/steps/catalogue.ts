@@ -1,0 +1,72 @@
+/**
+ * The workflow catalogue: every state machine, every step Lambda and every step it runs, listed once.
+ *
+ * - CDK (infra/workflows.ts) creates one Lambda per entry of STEP_FUNCTIONS, with its own least-privilege
+ *   role, and fills each ASL `${placeholder}` with that function's ARN.
+ * - Local mode (infra/local/workflow-runner.ts) fills the same placeholders with local ARNs and binds every
+ *   Task state to the same handler module.
+ * - test/infra checks that every Task in every ASL file names a placeholder and a step listed here, and that
+ *   every step listed here is used. So a new step cannot be forgotten in either place.
+ *
+ * Each step Lambda receives `{ step, environment, ...parameters }` (see StepInput in ./step.ts) and
+ * dispatches on `step`. Steps are grouped by the AWS service they touch, so each role stays small.
+ */
+
+export const STATE_MACHINES = {
+  provision: { file: 'statemachine/provision.asl.json', description: 'Creates one environment, then marks it READY (or rolls back).' },
+  teardown: { file: 'statemachine/teardown.asl.json', description: 'Deletes one environment in the order AWS requires.' },
+} as const;
+export type StateMachineId = keyof typeof STATE_MACHINES;
+
+export const STEP_FUNCTIONS = {
+  registry: {
+    placeholder: 'RegistryStepsFunctionArn',
+    entry: 'lambdas/steps/registry-steps.ts',
+    description: 'Records workflow outcomes in the registry; starts the rollback of a failed create.',
+    steps: ['markReady', 'startRollback', 'finishTeardown', 'markTeardownFailed'],
+  },
+  bucket: {
+    placeholder: 'BucketStepsFunctionArn',
+    entry: 'lambdas/steps/bucket-steps.ts',
+    description: "Creates and deletes (or retains) an environment's S3 bucket.",
+    steps: ['createBucket', 'deleteBucket'],
+  },
+  iam: {
+    placeholder: 'IamStepsFunctionArn',
+    entry: 'lambdas/steps/iam-steps.ts',
+    description: 'Creates and deletes the job role, the instance role and profile, and the teammate policy.',
+    steps: [
+      'createJobRole',
+      'createInstanceRole',
+      'createTeammatePolicy',
+      'deleteJobRole',
+      'deleteInstanceRole',
+      'deleteTeammatePolicy',
+    ],
+  },
+  batch: {
+    placeholder: 'BatchStepsFunctionArn',
+    entry: 'lambdas/steps/batch-steps.ts',
+    description: 'Creates, polls, disables and deletes the Spot compute environment and the job queue.',
+    steps: [
+      'createComputeEnvironment',
+      'pollComputeEnvironment',
+      'disableComputeEnvironment',
+      'deleteComputeEnvironment',
+      'createJobQueue',
+      'pollJobQueue',
+      'disableJobQueue',
+      'deleteJobQueue',
+    ],
+  },
+} as const;
+
+export type StepFunctionId = keyof typeof STEP_FUNCTIONS;
+export type StepName<F extends StepFunctionId> = (typeof STEP_FUNCTIONS)[F]['steps'][number];
+
+/** The placeholder each ASL file uses for a step function's ARN, e.g. `${BatchStepsFunctionArn}`. */
+export function placeholderOf(id: StepFunctionId): string {
+  return STEP_FUNCTIONS[id].placeholder;
+}
+
+export const STEP_FUNCTION_IDS = Object.keys(STEP_FUNCTIONS) as StepFunctionId[];
