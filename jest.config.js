@@ -12,5 +12,8 @@ module.exports = {
   },
   transformIgnorePatterns: ['node_modules/(?!(@middy)/)'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
+  // middy 7 publishes only an "import" export condition, which jest's CommonJS resolver skips: point at its
+  // entry file directly, and let swc turn that ESM into CommonJS (transformIgnorePatterns below).
+  moduleNameMapper: { '^@middy/([a-z-]+)$': '<rootDir>/node_modules/@middy/$1/index.js' },
   testTimeout: 60_000,
 };

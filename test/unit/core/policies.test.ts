@@ -1,0 +1,97 @@
+import {
+  batchJobLogGroupArn,
+  bucketPolicy,
+  jobRolePolicy,
+  jobRoleTrustPolicy,
+  permissionsBoundaryPolicy,
+  type PolicyStatement,
+  teammatePolicy,
+} from '../../../lambdas/core/policies';
+import { namesFor } from '../../../lambdas/core/naming';
+
+const deployment = { prefix: 'mfenv', accountId: '123456789012', region: 'us-east-1', stackName: 'mfenv' };
+const alice = namesFor(deployment, 'alice');
+const actionsOf = (statement: PolicyStatement) => ([] as string[]).concat(statement.Action);
+const resourcesOf = (statement: PolicyStatement) => ([] as string[]).concat(statement.Resource ?? []);
+
+describe('job role', () => {
+  it('is assumable by ECS tasks of this account only', () => {
+    // act
+    const trust = jobRoleTrustPolicy('123456789012');
+    // assess
+    expect(trust.Statement).toHaveLength(1);
+    expect(trust.Statement[0]).toMatchObject({
+      Effect: 'Allow',
+      Principal: { Service: 'ecs-tasks.amazonaws.com' },
+      Action: 'sts:AssumeRole',
+      Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } },
+    });
+  });
+
+  it('reaches its own bucket and nothing else', () => {
+    // act
+    const policy = jobRolePolicy(alice);
+    // assess
+    const resources = policy.Statement.flatMap(resourcesOf);
+    expect(resources.every((resource) => resource === alice.bucketArn || resource === `${alice.bucketArn}/*`)).toBe(true);
+    expect(policy.Statement.flatMap(actionsOf).every((action) => action.startsWith('s3:'))).toBe(true);
+    expect(policy.Statement.flatMap(actionsOf)).not.toContain('s3:*');
+  });
+});
+
+describe('teammate policy', () => {
+  const policy = teammatePolicy(alice, batchJobLogGroupArn('us-east-1', '123456789012'));
+  const byAction = (action: string) => policy.Statement.filter((statement) => actionsOf(statement).includes(action));
+
+  it('submits only to its own queue with Metaflow job definitions', () => {
+    // assess
+    const [submit, ...others] = byAction('batch:SubmitJob');
+    expect(others).toHaveLength(0);
+    expect(resourcesOf(submit!).sort()).toEqual([alice.jobDefinitionArnPattern, alice.jobQueueArn].sort());
+    expect(resourcesOf(byAction('batch:RegisterJobDefinition')[0]!)).toEqual([alice.jobDefinitionArnPattern]);
+  });
+
+  it('passes only its own job role, and only to ECS tasks', () => {
+    // assess
+    const [passRole] = byAction('iam:PassRole');
+    expect(resourcesOf(passRole!)).toEqual([alice.jobRoleArn]);
+    expect(passRole!.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
+  });
+
+  it('touches no other bucket and grants no wildcard service access', () => {
+    // assess
+    const s3Resources = policy.Statement.filter((statement) => actionsOf(statement).some((a) => a.startsWith('s3:'))).flatMap(resourcesOf);
+    expect(s3Resources.every((resource) => resource.startsWith(alice.bucketArn))).toBe(true);
+    expect(policy.Statement.flatMap(actionsOf).some((action) => action.endsWith(':*') || action === '*')).toBe(false);
+  });
+});
+
+describe('bucket policy', () => {
+  it('denies plain HTTP on AWS', () => {
+    // act
+    const policy = bucketPolicy(alice, true);
+    // assess
+    expect(policy?.Statement[0]).toMatchObject({
+      Effect: 'Deny',
+      Condition: { Bool: { 'aws:SecureTransport': false } },
+    });
+    expect(resourcesOf(policy!.Statement[0]!)).toEqual([alice.bucketArn, `${alice.bucketArn}/*`]);
+  });
+
+  it('is left out where the emulator cannot evaluate it', () => {
+    expect(bucketPolicy(alice, false)).toBeUndefined();
+  });
+});
+
+describe('permissions boundary', () => {
+  it('allows no IAM, no STS and nothing outside mfenv buckets for S3', () => {
+    // act
+    const boundary = permissionsBoundaryPolicy('mfenv');
+    const actions = boundary.Statement.flatMap(actionsOf);
+    // assess
+    expect(actions.some((action) => action.startsWith('iam:') || action.startsWith('sts:') || action === '*')).toBe(false);
+    const s3 = boundary.Statement.filter((statement) => actionsOf(statement).some((a) => a.startsWith('s3:')));
+    expect(s3.flatMap(resourcesOf).every((resource) => resource.startsWith('arn:aws:s3:::mfenv-'))).toBe(true);
+    expect(boundary.Statement.every((statement) => statement.Effect === 'Allow')).toBe(true);
+  });
+});

@@ -1,0 +1,43 @@
+import { ConfigurationError } from '../../../lambdas/core/errors';
+import { SETTING, settings } from '../../../lambdas/core/settings';
+
+describe('settings', () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    process.env = { ...saved };
+  });
+
+  it('reads typed values from the environment at call time', () => {
+    // prepare
+    process.env[SETTING.subnetIds] = 'subnet-a, subnet-b,';
+    process.env[SETTING.maxVcpusCeiling] = '128';
+    process.env[SETTING.bucketTlsOnly] = 'false';
+    // act + assess
+    expect(settings.subnetIds()).toEqual(['subnet-a', 'subnet-b']);
+    expect(settings.maxVcpusCeiling()).toBe(128);
+    expect(settings.bucketTlsOnly()).toBe(false);
+  });
+
+  it('falls back to the documented defaults', () => {
+    // prepare
+    delete process.env[SETTING.prefix];
+    delete process.env[SETTING.spotAllocationStrategy];
+    delete process.env[SETTING.admins];
+    // act + assess
+    expect(settings.prefix()).toBe('mfenv');
+    expect(settings.spotAllocationStrategy()).toBe('SPOT_CAPACITY_OPTIMIZED');
+    expect(settings.admins()).toEqual([]);
+    expect(settings.bucketTlsOnly()).toBe(true);
+  });
+
+  it('names the variable when a required setting is missing or malformed', () => {
+    // prepare
+    delete process.env[SETTING.tableName];
+    process.env[SETTING.maxEnvironments] = '51';
+    process.env[SETTING.spotAllocationStrategy] = 'BEST_FIT';
+    // act + assess
+    expect(() => settings.tableName()).toThrow(new ConfigurationError('The setting MFENV_TABLE_NAME is missing from this function\'s environment.'));
+    expect(() => settings.maxEnvironments()).toThrow(/MFENV_MAX_ENVIRONMENTS must be an integer from 1 to 50/);
+    expect(() => settings.spotAllocationStrategy()).toThrow(/SPOT_PRICE_CAPACITY_OPTIMIZED/);
+  });
+});
