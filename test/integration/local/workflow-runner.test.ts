@@ -1,0 +1,186 @@
+/**
+ * The local workflow runner executes the real ASL files. These tests replace the step handlers with
+ * scripted ones (the runner's job is the binding, not what a step does: the step handlers have their own
+ * integration tests against the emulator), so every path of both state machines can be driven on purpose.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../../infra/local/emulator';
+import { type StepLambdaHandler, WorkflowRunner, allStates, prepareDefinition } from '../../../infra/local/workflow-runner';
+import { ResourceConflictError, TransientError } from '../../../lambdas/core/errors';
+import { STATE_MACHINES, STEP_FUNCTIONS, type StateMachineId, type StepFunctionId } from '../../../lambdas/steps/catalogue';
+
+type Call = { functionId: StepFunctionId; payload: Record<string, any>; remainingMs: number };
+
+/** A scripted step: answers like the real steps do (poll steps report done, deleteBucket reports the bucket). */
+function scriptedSteps(script: { fail?: Record<string, Error[]>; pollsBeforeDone?: number } = {}) {
+  const calls: Call[] = [];
+  const failures = Object.fromEntries(Object.entries(script.fail ?? {}).map(([step, errors]) => [step, [...errors]]));
+  const load = (functionId: StepFunctionId): StepLambdaHandler => async (event, context) => {
+    const payload = event as Record<string, any>;
+    calls.push({ functionId, payload, remainingMs: context.getRemainingTimeInMillis() });
+    const failure = failures[payload.step]?.shift();
+    if (failure) throw failure;
+    if (payload.step.startsWith('poll')) {
+      const attempt = (payload.poll?.attempt ?? 0) + 1;
+      return { done: attempt > (script.pollsBeforeDone ?? 0), attempt, waitSeconds: 30 };
+    }
+    if (payload.step === 'deleteBucket') return { retained: false, objectCount: 0 };
+    return {};
+  };
+  return { calls, load };
+}
+
+const environment = { name: 'alice', owner: 'arn:aws:iam::123456789012:user/alice', spec: { maxVcpus: 8, gpu: false }, generation: 1 };
+const input = (extra: Record<string, unknown> = {}) => JSON.stringify({ environment: { ...environment, ...extra } });
+
+function runnerWith(load: (id: StepFunctionId) => StepLambdaHandler, waitMs = 10) {
+  return new WorkflowRunner({ region: 'us-east-1', accountId: '123456789012', stackName: 'mfenv-test', waitMs, retryMs: 10, loadStepHandler: load });
+}
+
+/** The ASL file read on its own: Task state → [placeholder it names, step it asks for]. */
+function tasksOf(id: StateMachineId) {
+  const definition = JSON.parse(readFileSync(join(PROJECT_ROOT, STATE_MACHINES[id].file), 'utf8'));
+  return Object.fromEntries(
+    allStates(definition.States)
+      .filter(([, state]) => state.Type === 'Task')
+      .map(([name, state]) => {
+        const parameters = state.Parameters as { FunctionName: string; Payload: { step: string } };
+        return [name, { placeholder: parameters.FunctionName, step: parameters.Payload.step }];
+      }),
+  );
+}
+
+const functionOfPlaceholder = (placeholder: string) =>
+  (Object.keys(STEP_FUNCTIONS) as StepFunctionId[]).find((id) => placeholder === `\${${STEP_FUNCTIONS[id].placeholder}}`);
+
+describe('workflow runner', () => {
+  it.each(Object.keys(STATE_MACHINES) as StateMachineId[])('binds every Task state of %s to the step function its placeholder names', (id) => {
+    // prepare
+    const expected = Object.fromEntries(Object.entries(tasksOf(id)).map(([state, task]) => [state, functionOfPlaceholder(task.placeholder)]));
+
+    // act
+    const runner = runnerWith(scriptedSteps().load);
+
+    // assess
+    expect(Object.keys(expected).length).toBeGreaterThan(5);
+    expect(Object.values(expected)).not.toContain(undefined);
+    expect(runner.stateMachines[id].taskBindings).toEqual(expected);
+    expect(JSON.stringify(runner.stateMachines[id].definition)).not.toMatch(/\$\{/);
+    expect(JSON.stringify(runner.stateMachines[id].definition)).toContain(runner.functionArn('batch'));
+  });
+
+  it.each([
+    ['provision', 'createJobQueue', 'StartRollback'],
+    ['teardown', 'deleteBucket', 'MarkTeardownFailed'],
+  ] as const)('invokes every Task state of %s over its success and failure paths', async (id, failingStep, failureState) => {
+    // prepare
+    const tasks = tasksOf(id);
+    const succeeding = scriptedSteps();
+    const failing = scriptedSteps({ fail: { [failingStep]: [new ResourceConflictError('taken by someone else')] } });
+
+    // act
+    const ok = runnerWith(succeeding.load);
+    const okRun = await ok.waitFor(ok.start({ stateMachineArn: ok.stateMachineArn(id), input: input() }).executionArn);
+    const ko = runnerWith(failing.load);
+    const koRun = await ko.waitFor(ko.start({ stateMachineArn: ko.stateMachineArn(id), input: input() }).executionArn);
+
+    // assess: every Task's step was invoked on the function it names, with the environment it was given
+    expect(okRun.status).toBe('SUCCEEDED');
+    expect(koRun.status).toBe('FAILED');
+    const invoked = new Set([...succeeding.calls, ...failing.calls].map((call) => `${call.functionId}.${call.payload.step}`));
+    for (const [state, task] of Object.entries(tasks)) {
+      expect({ state, invoked: invoked.has(`${functionOfPlaceholder(task.placeholder)}.${task.step}`) }).toEqual({ state, invoked: true });
+    }
+    expect(succeeding.calls.every((call) => call.payload.environment.name === 'alice')).toBe(true);
+    expect(succeeding.calls.map((call) => call.payload.step)).not.toContain(tasks[failureState]!.step);
+    expect(failing.calls.map((call) => call.payload.step)).toContain(tasks[failureState]!.step);
+  });
+
+  it("lets a step's error reach Catch by its name, with the Lambda's JSON error as Cause", async () => {
+    // prepare
+    const steps = scriptedSteps({ fail: { createComputeEnvironment: [new ResourceConflictError('mfenv-alice belongs to someone else')] } });
+    const runner = runnerWith(steps.load);
+
+    // act
+    const run = await runner.waitFor(runner.start({ stateMachineArn: runner.stateMachineArn('provision'), input: input() }).executionArn);
+
+    // assess
+    const rollback = steps.calls.find((call) => call.payload.step === 'startRollback');
+    expect(rollback?.payload.error.Error).toBe('ResourceConflict');
+    expect(JSON.parse(rollback?.payload.error.Cause)).toMatchObject({
+      errorType: 'ResourceConflict',
+      errorMessage: 'mfenv-alice belongs to someone else',
+    });
+    expect(steps.calls.map((call) => call.payload.step)).not.toContain('createJobQueue');
+    expect(run).toMatchObject({ status: 'FAILED', error: 'ProvisioningFailed' });
+    expect(run.cause).toMatch(/rolling it back/);
+  });
+
+  it('retries a TransientError as the Retry field says, and counts each attempt', async () => {
+    // prepare
+    const transient = () => new TransientError('throttled');
+    const steps = scriptedSteps({ fail: { createBucket: [transient(), transient()] } });
+    const runner = runnerWith(steps.load);
+
+    // act
+    const run = await runner.waitFor(runner.start({ stateMachineArn: runner.stateMachineArn('provision'), input: input() }).executionArn);
+
+    // assess
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.stepInvocationsByStep.createBucket).toBe(3);
+    expect(steps.calls.filter((call) => call.payload.step === 'createBucket')).toHaveLength(3);
+  });
+
+  it('shortens Wait states: six 30-second poll waits pass in seconds', async () => {
+    // prepare: each poll answers "not yet, wait 30 s" three times
+    const steps = scriptedSteps({ pollsBeforeDone: 3 });
+    const runner = runnerWith(steps.load, 20);
+    const started = Date.now();
+
+    // act
+    const run = await runner.waitFor(runner.start({ stateMachineArn: runner.stateMachineArn('provision'), input: input() }).executionArn);
+
+    // assess: two poll loops of four checks each; at the ASL's pace that is at least 2 × 3 × 30 s
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.stepInvocationsByStep.pollComputeEnvironment).toBe(4);
+    expect(run.stepInvocationsByStep.pollJobQueue).toBe(4);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
+  it('counts state transitions and step invocations of an execution', async () => {
+    // prepare: with polls done at once, the success path visits every state but the two failure states once
+    const steps = scriptedSteps();
+    const runner = runnerWith(steps.load);
+    const definition = runner.stateMachines.provision.definition as { States: Record<string, any> };
+    const states = allStates(definition.States).map(([name]) => name);
+    const tasks = Object.keys(runner.stateMachines.provision.taskBindings);
+
+    // act
+    const run = await runner.waitFor(runner.start({ stateMachineArn: runner.stateMachineArn('provision'), input: input() }).executionArn);
+
+    // assess
+    expect(run.stateTransitions).toBe(states.length - 2);
+    expect(run.stepInvocations).toBe(tasks.length - 1);
+    expect(run.stepInvocations).toBe(steps.calls.length);
+    expect(run.stepInvocationsByFunction).toEqual({ bucket: 1, iam: 3, batch: 4, registry: 1 });
+    expect(JSON.parse(run.output!)).toMatchObject({ environment: { name: 'alice' } });
+    expect(run.stopDate!.getTime()).toBeGreaterThanOrEqual(run.startDate.getTime());
+    // a Lambda's context counts down from the Task's timeout
+    expect(steps.calls.every((call) => call.remainingMs > 100_000 && call.remainingMs <= 120_000)).toBe(true);
+  });
+
+  it.each([
+    ['an unknown placeholder', '${MysteryFunctionArn}', /placeholder \$\{MysteryFunctionArn\}/],
+    ['a function outside the catalogue', 'arn:aws:lambda:us-east-1:123456789012:function:stray', /Task state "Stray"/],
+  ])('refuses an ASL file whose Task names %s', (_case, functionName, message) => {
+    // prepare
+    const asl = JSON.stringify({
+      StartAt: 'Stray',
+      States: { Stray: { Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke', Parameters: { FunctionName: functionName }, End: true } },
+    });
+
+    // act + assess
+    expect(() => prepareDefinition('stray.asl.json', asl, (id) => `arn:aws:lambda:us-east-1:123456789012:function:${id}`)).toThrow(message);
+  });
+});
