@@ -1,0 +1,174 @@
+/**
+ * A Step Functions endpoint on 127.0.0.1, in front of the local workflow runner. It speaks the part of
+ * the service's JSON 1.0 protocol that mfenv uses (StartExecution, DescribeExecution, ListExecutions), so
+ * the API handler's and the rollback step's ordinary SFNClient reach it through AWS_ENDPOINT_URL_SFN:
+ * not a line of their code differs from AWS. Requests are not authenticated (it listens on loopback only).
+ */
+import { randomUUID } from 'node:crypto';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type ExecutionRecord, type ExecutionStatus, StepFunctionsApiError, type WorkflowRunner } from './workflow-runner';
+
+export interface SfnEndpoint {
+  /** e.g. http://127.0.0.1:41234: the value of AWS_ENDPOINT_URL_SFN. */
+  endpoint: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const TARGET_PREFIX = 'AWSStepFunctions.';
+const EXECUTION_STATUSES: readonly ExecutionStatus[] = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'];
+
+/** The JSON protocols carry timestamps as epoch seconds. */
+const epochSeconds = (date: Date) => date.getTime() / 1000;
+
+function describeExecution(record: ExecutionRecord) {
+  return {
+    executionArn: record.executionArn,
+    stateMachineArn: record.stateMachineArn,
+    name: record.name,
+    status: record.status,
+    startDate: epochSeconds(record.startDate),
+    ...(record.stopDate ? { stopDate: epochSeconds(record.stopDate) } : {}),
+    input: record.input,
+    inputDetails: { included: true },
+    ...(record.output !== undefined ? { output: record.output, outputDetails: { included: true } } : {}),
+    ...(record.error !== undefined ? { error: record.error } : {}),
+    ...(record.cause !== undefined ? { cause: record.cause } : {}),
+  };
+}
+
+function executionListItem(record: ExecutionRecord) {
+  return {
+    executionArn: record.executionArn,
+    stateMachineArn: record.stateMachineArn,
+    name: record.name,
+    status: record.status,
+    startDate: epochSeconds(record.startDate),
+    ...(record.stopDate ? { stopDate: epochSeconds(record.stopDate) } : {}),
+  };
+}
+
+class ProtocolError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+function stringField(body: Record<string, unknown>, field: string, required: true): string;
+function stringField(body: Record<string, unknown>, field: string, required: false): string | undefined;
+function stringField(body: Record<string, unknown>, field: string, required: boolean): string | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) {
+    if (required) throw new ProtocolError('ValidationException', `1 validation error detected: '${field}' must not be null.`);
+    return undefined;
+  }
+  if (typeof value !== 'string') throw new ProtocolError('SerializationException', `'${field}' must be a string.`);
+  return value;
+}
+
+/** One operation: the request body in, the response body out. */
+function operate(runner: WorkflowRunner, operation: string, body: Record<string, unknown>): unknown {
+  switch (operation) {
+    case 'StartExecution': {
+      const record = runner.start({
+        stateMachineArn: stringField(body, 'stateMachineArn', true),
+        name: stringField(body, 'name', false),
+        input: stringField(body, 'input', false),
+      });
+      return { executionArn: record.executionArn, startDate: epochSeconds(record.startDate) };
+    }
+    case 'DescribeExecution':
+      return describeExecution(runner.describe(stringField(body, 'executionArn', true)));
+    case 'ListExecutions': {
+      const status = stringField(body, 'statusFilter', false);
+      if (status !== undefined && !(EXECUTION_STATUSES as readonly string[]).includes(status)) {
+        throw new ProtocolError('ValidationException', `'statusFilter' must be one of ${EXECUTION_STATUSES.join(', ')}.`);
+      }
+      const maxResults = body.maxResults === undefined || body.maxResults === 0 ? 100 : Number(body.maxResults);
+      if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > 1000) {
+        throw new ProtocolError('ValidationException', "'maxResults' must be from 0 to 1000.");
+      }
+      const records = runner.list({
+        stateMachineArn: stringField(body, 'stateMachineArn', true),
+        status: status as ExecutionStatus | undefined,
+      });
+      // The token is the offset of the next page: enough for an in-memory list that only grows at the front
+      // within one listing.
+      const offset = Number(stringField(body, 'nextToken', false) ?? 0);
+      if (!Number.isInteger(offset) || offset < 0) throw new ProtocolError('InvalidToken', 'Invalid Token: nextToken is not valid.');
+      const page = records.slice(offset, offset + maxResults);
+      const next = offset + maxResults < records.length ? String(offset + maxResults) : undefined;
+      return { executions: page.map(executionListItem), ...(next ? { nextToken: next } : {}) };
+    }
+    default:
+      throw new ProtocolError('UnknownOperationException', `The local Step Functions endpoint does not serve ${operation || 'this request'}.`);
+  }
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function answer(response: ServerResponse, status: number, body: unknown, errorType?: string): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/x-amz-json-1.0',
+    'content-length': Buffer.byteLength(text),
+    'x-amzn-requestid': randomUUID(),
+    ...(errorType ? { 'x-amzn-errortype': errorType } : {}),
+  });
+  response.end(text);
+}
+
+async function handle(runner: WorkflowRunner, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  try {
+    const target = String(request.headers['x-amz-target'] ?? '');
+    if (request.method !== 'POST' || !target.startsWith(TARGET_PREFIX)) {
+      throw new ProtocolError('UnknownOperationException', 'Expected a POST with an X-Amz-Target header of AWSStepFunctions.<Operation>.');
+    }
+    const text = await readBody(request);
+    let body: unknown;
+    try {
+      body = text.length === 0 ? {} : JSON.parse(text);
+    } catch {
+      throw new ProtocolError('SerializationException', 'The request body is not JSON.');
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new ProtocolError('SerializationException', 'The request body must be a JSON object.');
+    }
+    answer(response, 200, operate(runner, target.slice(TARGET_PREFIX.length), body as Record<string, unknown>));
+  } catch (error) {
+    if (error instanceof StepFunctionsApiError || error instanceof ProtocolError) {
+      const status = error instanceof ProtocolError ? error.status : 400;
+      answer(response, status, { __type: error.code, message: error.message }, error.code);
+    } else {
+      answer(response, 500, { __type: 'InternalFailure', message: String((error as Error)?.message ?? error) }, 'InternalFailure');
+    }
+  }
+}
+
+/** Serves the runner on 127.0.0.1:port (a free port when none is given). */
+export async function startSfnEndpoint(runner: WorkflowRunner, options: { port?: number } = {}): Promise<SfnEndpoint> {
+  const server: Server = createServer((request, response) => void handle(runner, request, response));
+  await new Promise<void>((listening, failed) => {
+    server.once('error', failed);
+    server.listen(options.port ?? 0, '127.0.0.1', () => listening());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    stop: () =>
+      new Promise<void>((closed) => {
+        server.close(() => closed());
+        server.closeAllConnections();
+      }),
+  };
+}
