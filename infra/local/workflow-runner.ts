@@ -18,6 +18,7 @@ import type { Context } from 'aws-lambda';
 import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMachine } from 'aws-local-stepfunctions';
 import { STATE_MACHINES, STEP_FUNCTIONS, STEP_FUNCTION_IDS, type StateMachineId, type StepFunctionId } from '../../lambdas/steps/catalogue';
 import { PROJECT_ROOT } from './emulator';
+import { allowRequireOfImportOnlyPackages } from './module-hooks';
 
 /** The resource of a Task state that invokes a Lambda function (the only kind the ASL files may use). */
 export const LAMBDA_INVOKE_RESOURCE = 'arn:aws:states:::lambda:invoke';
@@ -79,6 +80,8 @@ export interface WorkflowRunnerOptions {
   retryMs?: number;
   /** Where the step handlers come from: by default the module at STEP_FUNCTIONS[id].entry. */
   loadStepHandler?: (id: StepFunctionId) => StepLambdaHandler | Promise<StepLambdaHandler>;
+  /** Told about every execution once it has stopped (local mode prints a line). */
+  onExecutionEnd?: (record: ExecutionRecord) => void;
 }
 
 /** A state machine as registered: its ARN, its definition with placeholders filled, its Task bindings. */
@@ -129,6 +132,7 @@ function defaultRetryMs(): number {
 /** Loads the handler a step Lambda runs on AWS: the `handler` export of its entry module. */
 export function loadStepHandlerModule(id: StepFunctionId): StepLambdaHandler {
   const entry = join(PROJECT_ROOT, STEP_FUNCTIONS[id].entry);
+  allowRequireOfImportOnlyPackages();
   // require, not import(): the project is CommonJS, and both tsx and jest hook require for .ts files.
   const module = require(entry) as { handler?: unknown };
   if (typeof module.handler !== 'function') {
@@ -363,6 +367,7 @@ export class WorkflowRunner {
     const done = Promise.all([settled, counted.catch(() => undefined)]).then(() => {
       record.stopDate = new Date();
       this.running.delete(executionArn);
+      this.options.onExecutionEnd?.(record);
     });
     this.running.set(executionArn, { abort: execution.abort, done });
     return record;

@@ -1,0 +1,160 @@
+/**
+ * Local mode: the whole system on this machine, differing from AWS only by configuration.
+ *
+ *   moto emulator  ← every AWS call of every handler (AWS_ENDPOINT_URL)
+ *   workflow runner + Step Functions endpoint  ← StartExecution & co. (AWS_ENDPOINT_URL_SFN)
+ *   HTTP adapter (API Gateway's part: SigV4 caller → proxy event)  → the API handler
+ *
+ * The handlers run in this process with process.env set to the settings the CDK stack would give their
+ * Lambdas (infra/local/bootstrap.ts), so they read configuration exactly as on AWS.
+ */
+import { join } from 'node:path';
+import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
+import { resetClients } from '../../lambdas/core/clients';
+import { SETTING } from '../../lambdas/core/settings';
+import { bootstrapEmulator, emulatorClientConfig, type LocalBootstrap } from './bootstrap';
+import { EMULATOR_ACCOUNT_ID, EMULATOR_REGION, type Emulator, PROJECT_ROOT, startEmulator } from './emulator';
+import { type ApiHandler, type HttpAdapter, startHttpAdapter } from './http-adapter';
+import { createIdentityResolver } from './identity';
+import { allowRequireOfImportOnlyPackages } from './module-hooks';
+import { type SfnEndpoint, startSfnEndpoint } from './sfn-endpoint';
+import { type ExecutionRecord, WorkflowRunner } from './workflow-runner';
+
+/** The API Lambda's entry module (it exports `handler`, an API Gateway REST proxy handler). */
+export const API_HANDLER_ENTRY = 'lambdas/api/handler.ts';
+
+export interface LocalModeOptions {
+  /** Port of the API (default: a free one). */
+  apiPort?: number;
+  /** Port of the emulator (default: a free one). */
+  emulatorPort?: number;
+  /** Principal ARNs who see and manage every environment. */
+  admins?: string[];
+  maxVcpusCeiling?: number;
+  maxEnvironments?: number;
+  maxEnvironmentsPerOwner?: number;
+  /** Pause of every Wait state and Retry, in ms (defaults: MFENV_LOCAL_WAIT_MS / MFENV_LOCAL_RETRY_MS or 200 / 100). */
+  waitMs?: number;
+  retryMs?: number;
+  /** Passed to the emulator: keep its log quiet. */
+  quiet?: boolean;
+  /** Called for every API request served. */
+  onRequest?: Parameters<typeof startHttpAdapter>[0]['onRequest'];
+  /** Called for every workflow execution once it has stopped. */
+  onExecutionEnd?: (record: ExecutionRecord) => void;
+}
+
+export interface LocalUser {
+  name: string;
+  arn: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface LocalMode {
+  /** Root of the API, e.g. http://127.0.0.1:3000 */
+  apiUrl: string;
+  emulatorEndpoint: string;
+  sfnEndpoint: string;
+  region: string;
+  accountId: string;
+  bootstrap: LocalBootstrap;
+  runner: WorkflowRunner;
+  /** Every workflow execution so far (newest first), with its state transitions and step invocations. */
+  executions(): ExecutionRecord[];
+  /** Creates an IAM user with an access key in the emulator: someone who can call the API. */
+  createUser(name: string): Promise<LocalUser>;
+  /** The ARN local mode gives the IAM user of that name. */
+  userArn(name: string): string;
+  /** Stops the API, the workflows, the Step Functions endpoint and the emulator; restores process.env. */
+  stop(): Promise<void>;
+}
+
+function loadApiHandler(): ApiHandler {
+  allowRequireOfImportOnlyPackages();
+  const module = require(join(PROJECT_ROOT, API_HANDLER_ENTRY)) as { handler?: unknown };
+  if (typeof module.handler !== 'function') throw new Error(`${API_HANDLER_ENTRY} does not export a function named "handler".`);
+  return module.handler as ApiHandler;
+}
+
+export async function startLocalMode(options: LocalModeOptions = {}): Promise<LocalMode> {
+  const savedEnv = { ...process.env };
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((error) => console.error('local mode: while stopping:', error));
+    stops.length = 0;
+    process.env = savedEnv;
+    resetClients();
+  };
+
+  try {
+    // The emulator (installing its pinned Python environment on first use) and the bootstrap stack's resources.
+    const emulator: Emulator = await startEmulator({ port: options.emulatorPort, quiet: options.quiet });
+    stops.push(() => emulator.stop());
+    const bootstrap = await bootstrapEmulator(emulator.endpoint, {
+      admins: (options.admins ?? []).join(','),
+      maxVcpusCeiling: options.maxVcpusCeiling,
+      maxEnvironments: options.maxEnvironments,
+      maxEnvironmentsPerOwner: options.maxEnvironmentsPerOwner,
+    });
+    const stackName = bootstrap.env[SETTING.stackName]!;
+
+    // Step Functions: the ASL files, run locally, behind an endpoint the ordinary SFNClient can reach.
+    const runner = new WorkflowRunner({
+      region: EMULATOR_REGION,
+      accountId: EMULATOR_ACCOUNT_ID,
+      stackName,
+      waitMs: options.waitMs,
+      retryMs: options.retryMs,
+      onExecutionEnd: options.onExecutionEnd,
+    });
+    const sfn: SfnEndpoint = await startSfnEndpoint(runner);
+    stops.push(() => sfn.stop());
+    // Stopped before the endpoint: a step that starts a workflow (the rollback) still finds it while aborting.
+    stops.push(() => runner.abortAll());
+
+    // The configuration every handler reads: the stack's settings, plus where the AWS endpoints are.
+    Object.assign(process.env, bootstrap.env, {
+      [SETTING.provisionStateMachineArn]: runner.stateMachineArn('provision'),
+      [SETTING.teardownStateMachineArn]: runner.stateMachineArn('teardown'),
+      AWS_ENDPOINT_URL_SFN: sfn.endpoint,
+    });
+    resetClients();
+
+    // API Gateway's part: who is calling, and the proxy event for the API handler.
+    const iam = new IAMClient(emulatorClientConfig(emulator.endpoint));
+    stops.push(async () => iam.destroy());
+    const adapter: HttpAdapter = await startHttpAdapter({
+      handler: loadApiHandler(),
+      identity: createIdentityResolver(iam, EMULATOR_REGION),
+      accountId: EMULATOR_ACCOUNT_ID,
+      functionName: `${stackName}-api`,
+      region: EMULATOR_REGION,
+      port: options.apiPort,
+      onRequest: options.onRequest,
+    });
+    stops.push(() => adapter.stop());
+
+    const userArn = (name: string) => `arn:aws:iam::${EMULATOR_ACCOUNT_ID}:user/${name}`;
+    return {
+      apiUrl: adapter.url,
+      emulatorEndpoint: emulator.endpoint,
+      sfnEndpoint: sfn.endpoint,
+      region: EMULATOR_REGION,
+      accountId: EMULATOR_ACCOUNT_ID,
+      bootstrap,
+      runner,
+      executions: () => runner.list(),
+      userArn,
+      async createUser(name) {
+        const user = (await iam.send(new CreateUserCommand({ UserName: name }))).User!;
+        const key = (await iam.send(new CreateAccessKeyCommand({ UserName: name }))).AccessKey!;
+        return { name, arn: user.Arn!, accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! };
+      },
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
