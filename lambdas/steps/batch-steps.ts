@@ -1,0 +1,309 @@
+/**
+ * Batch steps: the Spot compute environment and the job queue of one environment — create, poll, disable,
+ * delete. Written for AWS's rules even where the emulator is lax: a queue or compute environment is deleted
+ * only once DISABLED, a compute environment only once no queue uses it (the teardown ASL keeps that order),
+ * and every change is followed by a poll until AWS reports the resource settled.
+ */
+import {
+  type CEState,
+  type ComputeEnvironmentDetail,
+  CreateComputeEnvironmentCommand,
+  CreateJobQueueCommand,
+  DeleteComputeEnvironmentCommand,
+  DeleteJobQueueCommand,
+  DescribeComputeEnvironmentsCommand,
+  DescribeJobQueuesCommand,
+  type Ec2Configuration,
+  type JobQueueDetail,
+  UpdateComputeEnvironmentCommand,
+  UpdateJobQueueCommand,
+} from '@aws-sdk/client-batch';
+import { clients } from '../core/clients';
+import type { Spec, WorkflowEnvironment } from '../core/environment';
+import { ResourceFailedError, TransientError, ValidationError, messageOf } from '../core/errors';
+import { logger } from '../core/logger';
+import { namesFor, tagsFor } from '../core/naming';
+import { currentDeployment, settings } from '../core/settings';
+import { hasErrorCode, isClientErrorSaying } from './aws-errors';
+import { trimSentence } from './caught-error';
+import { assertOurs, isOurs } from './ownership';
+import { type StepInput, type StepTable, nextPoll, stepHandler } from './step';
+
+/** Current GPU families (AWS Batch's `optimal` has none); the emulator knows no p3. */
+export const GPU_INSTANCE_FAMILIES = ['g4dn', 'g5', 'g6'] as const;
+
+/**
+ * What the compute environment may launch: `optimal` (m6i/c6i/r6i/c7i), plus GPU families and the NVIDIA
+ * AL2023 image when the spec asks for GPUs. Batch picks the NVIDIA image for GPU instances by itself.
+ */
+export function instanceSelectionFor(spec: Pick<Spec, 'gpu'>): { instanceTypes: string[]; ec2Configuration: Ec2Configuration[] } {
+  return {
+    instanceTypes: ['optimal', ...(spec.gpu ? GPU_INSTANCE_FAMILIES : [])],
+    ec2Configuration: [{ imageType: 'ECS_AL2023' }, ...(spec.gpu ? [{ imageType: 'ECS_AL2023_NVIDIA' }] : [])],
+  };
+}
+
+/** "Already exists": the emulator says InvalidParameterValue "...already exists...", AWS a ClientException "Object already exists". */
+const ALREADY_EXISTS = /already exists/i;
+/** "Not there": both say "... does not exist" (AWS sometimes "not found"). */
+const DOES_NOT_EXIST = /does not exist|not found|could not find/i;
+
+/**
+ * On AWS a role or instance profile made a moment ago may not be visible to Batch yet: that is worth a
+ * retry (the ASL retries TransientError), not a rollback.
+ */
+export function isIamPropagationDelay(error: unknown): boolean {
+  if (!hasErrorCode(error, 'ClientException', 'InvalidParameterValue')) return false;
+  const message = messageOf(error);
+  return (
+    /(instance[ -]?profile|instance ?role|service ?role|\brole\b)[^.]*(not found|could not find|does not exist|is not valid|invalid|not authorized)/i.test(
+      message,
+    ) ||
+    /(could not find|unable to assume|cannot assume|invalid)[^.]*(instance[ -]?profile|instance ?role|service ?role|\brole\b)/i.test(message)
+  );
+}
+
+function context(environment: WorkflowEnvironment) {
+  const deployment = currentDeployment();
+  return { names: namesFor(deployment, environment.name), tags: tagsFor(deployment, environment.name, environment.owner) };
+}
+
+const describeComputeEnvironmentOf = (name: string) => `The compute environment "${name}"`;
+const describeJobQueueOf = (name: string) => `The job queue "${name}"`;
+
+async function describeComputeEnvironment(name: string): Promise<ComputeEnvironmentDetail | undefined> {
+  const { computeEnvironments = [] } = await clients.batch().send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: [name] }));
+  return computeEnvironments.find((candidate) => candidate.computeEnvironmentName === name && candidate.status !== 'DELETED');
+}
+
+async function describeJobQueue(name: string): Promise<JobQueueDetail | undefined> {
+  const { jobQueues = [] } = await clients.batch().send(new DescribeJobQueuesCommand({ jobQueues: [name] }));
+  return jobQueues.find((candidate) => candidate.jobQueueName === name && candidate.status !== 'DELETED');
+}
+
+/** AWS refuses to change a compute environment or queue while an earlier change is in progress. */
+function assertNotChanging(what: string, detail: { status?: string }): void {
+  if (detail.status === 'CREATING' || detail.status === 'UPDATING') {
+    throw new TransientError(`${what} is ${detail.status} right now; trying again once it has settled.`);
+  }
+}
+
+/** Shared by compute environment and queue: an existing one of ours is brought back to ENABLED. */
+function assertUsable(what: string, detail: { status?: string; tags?: Record<string, string> }, environmentName: string): void {
+  assertOurs(what, detail.tags, environmentName);
+  if (detail.status === 'DELETING') {
+    throw new TransientError(`${what} is still being deleted by an earlier teardown; creating it again once it is gone.`);
+  }
+}
+
+// ---- Compute environment ----
+
+async function createComputeEnvironment({ environment }: StepInput) {
+  const batch = clients.batch();
+  const { names, tags } = context(environment);
+  const { instanceTypes, ec2Configuration } = instanceSelectionFor(environment.spec);
+  try {
+    await batch.send(
+      new CreateComputeEnvironmentCommand({
+        computeEnvironmentName: names.computeEnvironmentName,
+        type: 'MANAGED',
+        state: 'ENABLED',
+        serviceRole: settings.batchServiceRoleArn(),
+        computeResources: {
+          type: 'SPOT',
+          allocationStrategy: settings.spotAllocationStrategy(),
+          // Nothing runs, and nothing is billed, while no job is queued.
+          minvCpus: 0,
+          maxvCpus: environment.spec.maxVcpus,
+          instanceTypes,
+          subnets: settings.subnetIds(),
+          securityGroupIds: [settings.securityGroupId()],
+          instanceRole: names.instanceProfileArn,
+          ec2Configuration,
+          // Tags of the EC2 instances Batch launches: their cost lands on this environment.
+          tags,
+        },
+        tags,
+      }),
+    );
+    return { computeEnvironmentArn: names.computeEnvironmentArn, created: true };
+  } catch (error) {
+    if (isIamPropagationDelay(error)) {
+      throw new TransientError(`Batch cannot see the new roles of "${environment.name}" yet: ${messageOf(error)}`, { cause: error });
+    }
+    if (!isClientErrorSaying(error, ALREADY_EXISTS)) throw error;
+  }
+  const what = describeComputeEnvironmentOf(names.computeEnvironmentName);
+  const existing = await describeComputeEnvironment(names.computeEnvironmentName);
+  if (!existing) throw new TransientError(`${what} is being created or deleted right now.`);
+  assertUsable(what, existing, environment.name);
+  if (existing.state === 'DISABLED') {
+    assertNotChanging(what, existing);
+    await setComputeEnvironmentState(names.computeEnvironmentName, 'ENABLED');
+  }
+  return { computeEnvironmentArn: names.computeEnvironmentArn, created: false };
+}
+
+async function setComputeEnvironmentState(name: string, state: CEState): Promise<boolean> {
+  try {
+    await clients.batch().send(new UpdateComputeEnvironmentCommand({ computeEnvironment: name, state }));
+    return true;
+  } catch (error) {
+    if (isClientErrorSaying(error, DOES_NOT_EXIST)) return false;
+    throw error;
+  }
+}
+
+function untilOf(input: StepInput): NonNullable<StepInput['until']> {
+  if (!input.until) throw new ValidationError(`The step "${input.step}" needs "until" (VALID, DISABLED or GONE).`);
+  return input.until;
+}
+
+/**
+ * One check of the state a provision or teardown waits for, shared by compute environments and queues:
+ * VALID = usable (INVALID fails at once with AWS's reason); DISABLED = disabled and no change in progress;
+ * GONE = no longer described. A resource that is not ours is nothing to wait for while tearing down.
+ */
+export function hasSettled(
+  until: NonNullable<StepInput['until']>,
+  what: string,
+  detail: { status?: string; state?: string; statusReason?: string; tags?: Record<string, string> } | undefined,
+  environmentName: string,
+): boolean {
+  if (until === 'VALID') {
+    if (!detail) throw new ResourceFailedError(`${what} disappeared while it was being created.`);
+    assertOurs(what, detail.tags, environmentName);
+    if (detail.status === 'INVALID') {
+      throw new ResourceFailedError(
+        `${what} is INVALID according to AWS Batch: ${trimSentence(detail.statusReason ?? 'no reason given')}. ` +
+          `Check the deployment's subnets, security group and service role, then DELETE the environment and create it again.`,
+      );
+    }
+    return detail.status === 'VALID' && detail.state === 'ENABLED';
+  }
+  // A resource that is gone, or not ours, is nothing this environment has to wait for.
+  if (!detail || !isOurs(detail.tags, environmentName)) return true;
+  if (until === 'DISABLED') return detail.state === 'DISABLED' && detail.status !== 'UPDATING' && detail.status !== 'CREATING';
+  return false;
+}
+
+async function pollComputeEnvironment(input: StepInput) {
+  const until = untilOf(input);
+  const { names } = context(input.environment);
+  const what = describeComputeEnvironmentOf(names.computeEnvironmentName);
+  const detail = await describeComputeEnvironment(names.computeEnvironmentName);
+  const done = hasSettled(until, what, detail, input.environment.name);
+  logger.info('compute environment checked', { until, done, status: detail?.status, state: detail?.state });
+  return nextPoll(input.poll, done, what);
+}
+
+async function disableComputeEnvironment({ environment }: StepInput) {
+  const { names } = context(environment);
+  const existing = await describeComputeEnvironment(names.computeEnvironmentName);
+  if (!existing || !isOurs(existing.tags, environment.name)) return { disabled: false };
+  if (existing.state === 'DISABLED') return { disabled: true };
+  assertNotChanging(describeComputeEnvironmentOf(names.computeEnvironmentName), existing);
+  return { disabled: await setComputeEnvironmentState(names.computeEnvironmentName, 'DISABLED') };
+}
+
+async function deleteComputeEnvironment({ environment }: StepInput) {
+  const { names } = context(environment);
+  const existing = await describeComputeEnvironment(names.computeEnvironmentName);
+  if (!existing || !isOurs(existing.tags, environment.name)) return { deleted: false };
+  if (existing.status === 'DELETING') return { deleted: true };
+  assertNotChanging(describeComputeEnvironmentOf(names.computeEnvironmentName), existing);
+  try {
+    await clients.batch().send(new DeleteComputeEnvironmentCommand({ computeEnvironment: names.computeEnvironmentName }));
+  } catch (error) {
+    if (isClientErrorSaying(error, DOES_NOT_EXIST)) return { deleted: false };
+    throw error;
+  }
+  return { deleted: true };
+}
+
+// ---- Job queue ----
+
+async function createJobQueue({ environment }: StepInput) {
+  const { names, tags } = context(environment);
+  try {
+    await clients.batch().send(
+      new CreateJobQueueCommand({
+        jobQueueName: names.jobQueueName,
+        state: 'ENABLED',
+        priority: 1,
+        // By ARN: the emulator accepts nothing else, AWS accepts both.
+        computeEnvironmentOrder: [{ order: 1, computeEnvironment: names.computeEnvironmentArn }],
+        tags,
+      }),
+    );
+    return { jobQueueArn: names.jobQueueArn, created: true };
+  } catch (error) {
+    if (!isClientErrorSaying(error, ALREADY_EXISTS)) throw error;
+  }
+  const what = describeJobQueueOf(names.jobQueueName);
+  const existing = await describeJobQueue(names.jobQueueName);
+  if (!existing) throw new TransientError(`${what} is being created or deleted right now.`);
+  assertUsable(what, existing, environment.name);
+  if (existing.state === 'DISABLED') {
+    assertNotChanging(what, existing);
+    await setJobQueueState(names.jobQueueName, 'ENABLED');
+  }
+  return { jobQueueArn: names.jobQueueArn, created: false };
+}
+
+async function setJobQueueState(name: string, state: 'ENABLED' | 'DISABLED'): Promise<boolean> {
+  try {
+    await clients.batch().send(new UpdateJobQueueCommand({ jobQueue: name, state }));
+    return true;
+  } catch (error) {
+    if (isClientErrorSaying(error, DOES_NOT_EXIST)) return false;
+    throw error;
+  }
+}
+
+async function pollJobQueue(input: StepInput) {
+  const until = untilOf(input);
+  const { names } = context(input.environment);
+  const what = describeJobQueueOf(names.jobQueueName);
+  const detail = await describeJobQueue(names.jobQueueName);
+  const done = hasSettled(until, what, detail, input.environment.name);
+  logger.info('job queue checked', { until, done, status: detail?.status, state: detail?.state });
+  return nextPoll(input.poll, done, what);
+}
+
+async function disableJobQueue({ environment }: StepInput) {
+  const { names } = context(environment);
+  const existing = await describeJobQueue(names.jobQueueName);
+  if (!existing || !isOurs(existing.tags, environment.name)) return { disabled: false };
+  if (existing.state === 'DISABLED') return { disabled: true };
+  assertNotChanging(describeJobQueueOf(names.jobQueueName), existing);
+  return { disabled: await setJobQueueState(names.jobQueueName, 'DISABLED') };
+}
+
+async function deleteJobQueue({ environment }: StepInput) {
+  const { names } = context(environment);
+  const existing = await describeJobQueue(names.jobQueueName);
+  if (!existing || !isOurs(existing.tags, environment.name)) return { deleted: false };
+  if (existing.status === 'DELETING') return { deleted: true };
+  assertNotChanging(describeJobQueueOf(names.jobQueueName), existing);
+  try {
+    await clients.batch().send(new DeleteJobQueueCommand({ jobQueue: names.jobQueueName }));
+  } catch (error) {
+    if (isClientErrorSaying(error, DOES_NOT_EXIST)) return { deleted: false };
+    throw error;
+  }
+  return { deleted: true };
+}
+
+export const steps: StepTable<'batch'> = {
+  createComputeEnvironment,
+  pollComputeEnvironment,
+  disableComputeEnvironment,
+  deleteComputeEnvironment,
+  createJobQueue,
+  pollJobQueue,
+  disableJobQueue,
+  deleteJobQueue,
+};
+
+export const handler = stepHandler('batch', steps);

@@ -1,0 +1,175 @@
+/**
+ * Registry steps: record a workflow's outcome on the environment record, and start the rollback of a failed
+ * create. Every status change is a conditional write at the workflow's generation (registry.transition), so
+ * a workflow of an older generation changes nothing, and a step run twice finds its work already done.
+ */
+import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { clients } from '../core/clients';
+import type { EnvironmentStatus, WorkflowEnvironment } from '../core/environment';
+import { EnvironmentStateConflictError, messageOf } from '../core/errors';
+import { logger } from '../core/logger';
+import { metaflowConfigFor } from '../core/metaflow-config';
+import { executionName, namesFor, resourcesOf } from '../core/naming';
+import * as registry from '../core/registry';
+import { currentDeployment, settings } from '../core/settings';
+import { hasErrorCode } from './aws-errors';
+import { reasonOfCaughtError, trimSentence } from './caught-error';
+import { type StepInput, type StepTable, stepHandler } from './step';
+
+const SECONDS_PER_DAY = 24 * 60 * 60;
+
+/**
+ * A transition that may already have happened: a retried step (Lambda answer lost, Step Functions retry)
+ * finds the record at this generation in `alreadyDone` and succeeds without writing again.
+ */
+async function transitionOnce(
+  environment: WorkflowEnvironment,
+  change: registry.Transition,
+  alreadyDone: readonly EnvironmentStatus[],
+): Promise<{ changed: boolean; status: EnvironmentStatus }> {
+  try {
+    const record = await registry.transition(environment.name, { ...change, generation: environment.generation });
+    return { changed: true, status: record.status };
+  } catch (error) {
+    if (!(error instanceof EnvironmentStateConflictError)) throw error;
+    const current = await registry.getEnvironment(environment.name);
+    if (current && current.generation === environment.generation && alreadyDone.includes(current.status)) {
+      logger.info('registry already shows this outcome', { status: current.status });
+      return { changed: false, status: current.status };
+    }
+    throw error;
+  }
+}
+
+/** The reason a rollback carries; set by startRollback, read when the rollback ends. */
+function rollbackReasonOf(environment: WorkflowEnvironment): string {
+  return environment.reason ?? 'Creating failed.';
+}
+
+async function markReady({ environment }: StepInput) {
+  const names = namesFor(currentDeployment(), environment.name);
+  const result = await transitionOnce(
+    environment,
+    {
+      from: ['CREATING'],
+      to: 'READY',
+      statusReason: null,
+      set: {
+        resources: resourcesOf(names),
+        config: metaflowConfigFor({
+          environmentName: environment.name,
+          names,
+          s3EndpointUrl: settings.metaflowS3EndpointUrl(),
+        }),
+      },
+    },
+    ['READY'],
+  );
+  return { status: result.status };
+}
+
+async function startRollback({ environment, error }: StepInput) {
+  const why = reasonOfCaughtError(error);
+  const reason = `Creating failed: ${why}.`;
+  const recorded = await transitionOnce(
+    environment,
+    { from: ['CREATING'], to: 'CREATING', statusReason: `Creating failed: ${why}. Rolling back.` },
+    // The rollback this step started may already have finished when Step Functions retries the step.
+    ['CREATE_FAILED'],
+  );
+  // Already CREATE_FAILED at this generation: the rollback ran (or could not start and said so). Nothing to add.
+  if (!recorded.changed) return { status: recorded.status };
+
+  const name = executionName('rollback', environment.name, environment.generation);
+  try {
+    await clients.sfn().send(
+      new StartExecutionCommand({
+        stateMachineArn: settings.teardownStateMachineArn(),
+        name,
+        // A rollback never purges: a bucket adopted from an earlier DELETE keeps its data.
+        input: JSON.stringify({ environment: { ...environment, purge: false, mode: 'rollback', reason } }),
+      }),
+    );
+  } catch (startError) {
+    if (startError instanceof ExecutionAlreadyExists || hasErrorCode(startError, 'ExecutionAlreadyExists')) {
+      return { rollbackStarted: true, executionName: name };
+    }
+    // Nothing will clean up on its own: say so, and what to do, instead of leaving the record CREATING.
+    logger.error('could not start the rollback', { error: startError as Error });
+    await transitionOnce(
+      environment,
+      {
+        from: ['CREATING'],
+        to: 'CREATE_FAILED',
+        statusReason:
+          `${trimSentence(reason)}. The rollback could not be started (${trimSentence(messageOf(startError))}); ` +
+          `send DELETE for this environment to remove what was created.`,
+      },
+      ['CREATE_FAILED'],
+    );
+    return { rollbackStarted: false };
+  }
+  return { rollbackStarted: true, executionName: name };
+}
+
+async function finishTeardown({ environment, bucket }: StepInput) {
+  const bucketName = namesFor(currentDeployment(), environment.name).bucket;
+  const retained = bucket?.retained === true;
+  const objects = bucket?.objectCount ?? 0;
+  const keptBucket =
+    `The bucket ${bucketName} was kept because it still holds ${objects} object${objects === 1 ? '' : 's'}; ` +
+    `DELETE /environments/${environment.name}?purge=true removes it with its data.`;
+
+  if (environment.mode === 'rollback') {
+    const statusReason = retained
+      ? `${rollbackReasonOf(environment)} Everything it created has been removed. ${keptBucket}`
+      : `${rollbackReasonOf(environment)} Everything it created has been removed.`;
+    const result = await transitionOnce(
+      environment,
+      { from: ['CREATING'], to: 'CREATE_FAILED', statusReason, set: { retainedBucket: retained ? bucketName : null } },
+      ['CREATE_FAILED'],
+    );
+    return { status: result.status };
+  }
+
+  const result = await transitionOnce(
+    environment,
+    {
+      from: ['DELETING'],
+      to: 'DELETED',
+      statusReason: retained ? `Deleted. ${keptBucket}` : null,
+      set: { retainedBucket: retained ? bucketName : null },
+      // A DELETED record stays readable for a while, then DynamoDB's TTL removes it; a record that points at
+      // a retained bucket stays until that bucket is adopted or purged.
+      expiresAt: retained ? null : Math.floor(Date.now() / 1000) + settings.deletedRecordRetentionDays() * SECONDS_PER_DAY,
+    },
+    ['DELETED'],
+  );
+  return { status: result.status };
+}
+
+async function markTeardownFailed({ environment, error }: StepInput) {
+  const why = reasonOfCaughtError(error);
+  if (environment.mode === 'rollback') {
+    const result = await transitionOnce(
+      environment,
+      {
+        from: ['CREATING'],
+        to: 'CREATE_FAILED',
+        statusReason: `${trimSentence(rollbackReasonOf(environment))}. The rollback did not finish (${why}); send DELETE to clean up.`,
+      },
+      ['CREATE_FAILED'],
+    );
+    return { status: result.status };
+  }
+  const result = await transitionOnce(
+    environment,
+    { from: ['DELETING'], to: 'DELETE_FAILED', statusReason: `Deleting failed: ${why}. Send DELETE again to retry.` },
+    ['DELETE_FAILED'],
+  );
+  return { status: result.status };
+}
+
+export const steps: StepTable<'registry'> = { markReady, startRollback, finishTeardown, markTeardownFailed };
+
+export const handler = stepHandler('registry', steps);
