@@ -1,0 +1,344 @@
+import {
+  BatchClient,
+  type ComputeEnvironmentDetail,
+  CreateComputeEnvironmentCommand,
+  CreateJobQueueCommand,
+  DescribeComputeEnvironmentsCommand,
+  DescribeJobQueuesCommand,
+  type JobQueueDetail,
+  UpdateComputeEnvironmentCommand,
+  UpdateJobQueueCommand,
+} from '@aws-sdk/client-batch';
+import { CreateInstanceProfileCommand, IAMClient } from '@aws-sdk/client-iam';
+import type { WorkflowEnvironment } from '../../../lambdas/core/environment';
+import { TAG, tagsFor } from '../../../lambdas/core/naming';
+import { SETTING, currentDeployment } from '../../../lambdas/core/settings';
+import { handler } from '../../../lambdas/steps/batch-steps';
+import { useEmulator } from '../../support/emulator';
+import { OWNER, invoke, namesOf, quietLogs, uniqueName, withSetting, workflowEnvironment } from './fixtures';
+
+const { context } = useEmulator();
+let batch: BatchClient;
+let iam: IAMClient;
+
+beforeAll(() => {
+  quietLogs();
+  batch = new BatchClient(context.clientConfig);
+  iam = new IAMClient(context.clientConfig);
+});
+afterAll(() => {
+  batch?.destroy();
+  iam?.destroy();
+});
+
+const FIRST_POLL = { attempt: 0, waitSeconds: 2 };
+type PollAnswer = { done: boolean; attempt: number; waitSeconds: number };
+
+async function computeEnvironmentOf(name: string): Promise<ComputeEnvironmentDetail | undefined> {
+  const { computeEnvironments = [] } = await batch.send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: [name] }));
+  return computeEnvironments[0];
+}
+
+async function jobQueueOf(name: string): Promise<JobQueueDetail | undefined> {
+  const { jobQueues = [] } = await batch.send(new DescribeJobQueuesCommand({ jobQueues: [name] }));
+  return jobQueues[0];
+}
+
+/**
+ * The instance profile the compute environment names must exist in the emulator. It is made directly here
+ * (the IAM steps have their own tests); the CE only needs the profile to be there.
+ */
+async function withInstanceProfile(environment: WorkflowEnvironment): Promise<WorkflowEnvironment> {
+  const names = namesOf(environment.name);
+  await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: names.instanceProfileName, Path: names.iamPath }));
+  return environment;
+}
+
+async function readyEnvironment(base: string, overrides: Partial<WorkflowEnvironment> = {}) {
+  const environment = await withInstanceProfile(workflowEnvironment(uniqueName(base), overrides));
+  await invoke(handler, { step: 'createComputeEnvironment', environment });
+  await invoke(handler, { step: 'createJobQueue', environment });
+  return environment;
+}
+
+const poll = (step: 'pollComputeEnvironment' | 'pollJobQueue', environment: WorkflowEnvironment, until: string) =>
+  invoke<PollAnswer>(handler, { step, environment, until, poll: FIRST_POLL });
+
+describe('createComputeEnvironment', () => {
+  it('creates a managed SPOT compute environment from zero vCPUs, in the shared subnets, with GPU families when asked', async () => {
+    // prepare
+    const environment = await withInstanceProfile(workflowEnvironment(uniqueName('ce-gpu'), { spec: { maxVcpus: 32, gpu: true } }));
+    const names = namesOf(environment.name);
+
+    // act
+    const answer = await invoke(handler, { step: 'createComputeEnvironment', environment });
+
+    // assess
+    expect(answer).toEqual({ computeEnvironmentArn: names.computeEnvironmentArn, created: true });
+    const detail = await computeEnvironmentOf(names.computeEnvironmentName);
+    expect(detail).toMatchObject({
+      computeEnvironmentArn: names.computeEnvironmentArn,
+      type: 'MANAGED',
+      state: 'ENABLED',
+      status: 'VALID',
+      serviceRole: context.bootstrap.env[SETTING.batchServiceRoleArn],
+      tags: tagsFor(currentDeployment(), environment.name, OWNER),
+    });
+    expect(detail?.computeResources).toMatchObject({
+      type: 'SPOT',
+      allocationStrategy: 'SPOT_CAPACITY_OPTIMIZED',
+      minvCpus: 0,
+      maxvCpus: 32,
+      instanceTypes: ['optimal', 'g4dn', 'g5', 'g6'],
+      subnets: context.bootstrap.subnetIds,
+      securityGroupIds: [context.bootstrap.securityGroupId],
+      instanceRole: names.instanceProfileArn,
+      ec2Configuration: [{ imageType: 'ECS_AL2023' }, { imageType: 'ECS_AL2023_NVIDIA' }],
+    });
+  });
+
+  it('without GPUs asks only for optimal instances and the standard image, with the configured Spot strategy', async () => {
+    // prepare
+    const environment = await withInstanceProfile(workflowEnvironment(uniqueName('ce-cpu'), { spec: { maxVcpus: 4, gpu: false } }));
+
+    // act
+    await withSetting(SETTING.spotAllocationStrategy, 'SPOT_PRICE_CAPACITY_OPTIMIZED', () =>
+      invoke(handler, { step: 'createComputeEnvironment', environment }),
+    );
+
+    // assess
+    const detail = await computeEnvironmentOf(namesOf(environment.name).computeEnvironmentName);
+    expect(detail?.computeResources).toMatchObject({
+      allocationStrategy: 'SPOT_PRICE_CAPACITY_OPTIMIZED',
+      maxvCpus: 4,
+      instanceTypes: ['optimal'],
+      ec2Configuration: [{ imageType: 'ECS_AL2023' }],
+    });
+  });
+
+  it('run again on its own compute environment succeeds, and re-enables it when it was disabled', async () => {
+    // prepare
+    const environment = await withInstanceProfile(workflowEnvironment(uniqueName('ce-again')));
+    const names = namesOf(environment.name);
+    await invoke(handler, { step: 'createComputeEnvironment', environment });
+    await batch.send(new UpdateComputeEnvironmentCommand({ computeEnvironment: names.computeEnvironmentName, state: 'DISABLED' }));
+
+    // act
+    const answer = await invoke(handler, { step: 'createComputeEnvironment', environment });
+
+    // assess
+    expect(answer).toEqual({ computeEnvironmentArn: names.computeEnvironmentArn, created: false });
+    expect((await computeEnvironmentOf(names.computeEnvironmentName))?.state).toBe('ENABLED');
+  });
+
+  it('refuses a compute environment with its name that belongs to another environment, and leaves it as it was', async () => {
+    // prepare
+    const environment = await withInstanceProfile(workflowEnvironment(uniqueName('ce-taken')));
+    const names = namesOf(environment.name);
+    await batch.send(
+      new CreateComputeEnvironmentCommand({
+        computeEnvironmentName: names.computeEnvironmentName,
+        type: 'UNMANAGED',
+        state: 'DISABLED',
+        serviceRole: context.bootstrap.env[SETTING.batchServiceRoleArn],
+        tags: { [TAG.environment]: 'bob' },
+      }),
+    );
+
+    // act
+    const attempt = invoke(handler, { step: 'createComputeEnvironment', environment });
+
+    // assess
+    await expect(attempt).rejects.toMatchObject({ name: 'ResourceConflict', message: expect.stringContaining('mfenv:environment=bob') });
+    expect(await computeEnvironmentOf(names.computeEnvironmentName)).toMatchObject({ type: 'UNMANAGED', state: 'DISABLED' });
+  });
+
+  it('answers TransientError (retried by the workflow) while Batch cannot see the instance profile', async () => {
+    // prepare: no instance profile, as on AWS in the seconds after IAM created it elsewhere.
+    const environment = workflowEnvironment(uniqueName('ce-noprofile'));
+
+    // act
+    const attempt = invoke(handler, { step: 'createComputeEnvironment', environment });
+
+    // assess
+    await expect(attempt).rejects.toMatchObject({ name: 'TransientError' });
+    expect(await computeEnvironmentOf(namesOf(environment.name).computeEnvironmentName)).toBeUndefined();
+  });
+});
+
+describe('createJobQueue', () => {
+  it('creates an enabled, tagged queue of priority 1 on its compute environment; twice is fine and re-enables it', async () => {
+    // prepare
+    const environment = await withInstanceProfile(workflowEnvironment(uniqueName('jq')));
+    const names = namesOf(environment.name);
+    await invoke(handler, { step: 'createComputeEnvironment', environment });
+
+    // act
+    const first = await invoke(handler, { step: 'createJobQueue', environment });
+    await batch.send(new UpdateJobQueueCommand({ jobQueue: names.jobQueueName, state: 'DISABLED' }));
+    const second = await invoke(handler, { step: 'createJobQueue', environment });
+
+    // assess
+    expect(first).toEqual({ jobQueueArn: names.jobQueueArn, created: true });
+    expect(second).toEqual({ jobQueueArn: names.jobQueueArn, created: false });
+    expect(await jobQueueOf(names.jobQueueName)).toMatchObject({
+      jobQueueArn: names.jobQueueArn,
+      state: 'ENABLED',
+      status: 'VALID',
+      priority: 1,
+      computeEnvironmentOrder: [{ order: 1, computeEnvironment: names.computeEnvironmentArn }],
+      tags: tagsFor(currentDeployment(), environment.name, OWNER),
+    });
+  });
+
+  it('refuses a queue with its name that belongs to another environment, and leaves it as it was', async () => {
+    // prepare: a disabled queue with the name this environment derives, tagged as bob's.
+    const environment = await withInstanceProfile(workflowEnvironment(uniqueName('jq-taken')));
+    const names = namesOf(environment.name);
+    await invoke(handler, { step: 'createComputeEnvironment', environment });
+    await batch.send(
+      new CreateJobQueueCommand({
+        jobQueueName: names.jobQueueName,
+        state: 'DISABLED',
+        priority: 7,
+        computeEnvironmentOrder: [{ order: 1, computeEnvironment: names.computeEnvironmentArn }],
+        tags: { [TAG.environment]: 'bob' },
+      }),
+    );
+
+    // act
+    const attempt = invoke(handler, { step: 'createJobQueue', environment });
+
+    // assess
+    await expect(attempt).rejects.toMatchObject({ name: 'ResourceConflict' });
+    expect(await jobQueueOf(names.jobQueueName)).toMatchObject({ state: 'DISABLED', priority: 7 });
+  });
+});
+
+describe('polling', () => {
+  it('reports VALID once the compute environment and queue are usable, counting attempts', async () => {
+    // prepare
+    const environment = await readyEnvironment('poll-valid');
+
+    // act
+    const computeEnvironment = await poll('pollComputeEnvironment', environment, 'VALID');
+    const jobQueue = await poll('pollJobQueue', environment, 'VALID');
+
+    // assess
+    expect(computeEnvironment).toEqual({ done: true, attempt: 1, waitSeconds: 3 });
+    expect(jobQueue).toEqual({ done: true, attempt: 1, waitSeconds: 3 });
+  });
+
+  it('keeps waiting for VALID while a compute environment of ours is disabled', async () => {
+    // prepare
+    const environment = await readyEnvironment('poll-wait');
+    const names = namesOf(environment.name);
+    await batch.send(new UpdateComputeEnvironmentCommand({ computeEnvironment: names.computeEnvironmentName, state: 'DISABLED' }));
+
+    // act
+    const answer = await poll('pollComputeEnvironment', environment, 'VALID');
+
+    // assess
+    expect(answer).toEqual({ done: false, attempt: 1, waitSeconds: 3 });
+  });
+
+  it('fails the VALID wait with ResourceFailed when the compute environment disappeared', async () => {
+    // prepare
+    const environment = workflowEnvironment(uniqueName('poll-missing'));
+
+    // act
+    const attempt = poll('pollComputeEnvironment', environment, 'VALID');
+
+    // assess
+    await expect(attempt).rejects.toMatchObject({ name: 'ResourceFailed', message: expect.stringContaining('disappeared') });
+  });
+
+  it('refuses a poll without "until" as invalid input', async () => {
+    // prepare
+    const environment = workflowEnvironment(uniqueName('poll-bad'));
+
+    // act
+    const attempt = invoke(handler, { step: 'pollJobQueue', environment, poll: FIRST_POLL });
+
+    // assess
+    await expect(attempt).rejects.toMatchObject({ name: 'ValidationError' });
+  });
+});
+
+describe('teardown in the order AWS requires', () => {
+  it('disables and deletes the queue, then the compute environment, waiting for each; every step twice; all gone at the end', async () => {
+    // prepare
+    const environment = await readyEnvironment('teardown');
+    const names = namesOf(environment.name);
+    const twice = async (step: string) => {
+      const first = await invoke(handler, { step, environment });
+      const second = await invoke(handler, { step, environment });
+      return [first, second];
+    };
+
+    // act + assess, step by step as teardown.asl.json runs them
+    expect(await twice('disableJobQueue')).toEqual([{ disabled: true }, { disabled: true }]);
+    expect((await jobQueueOf(names.jobQueueName))?.state).toBe('DISABLED');
+    expect((await poll('pollJobQueue', environment, 'DISABLED')).done).toBe(true);
+    expect((await poll('pollJobQueue', environment, 'GONE')).done).toBe(false);
+
+    expect((await twice('deleteJobQueue'))[0]).toEqual({ deleted: true });
+    expect(await jobQueueOf(names.jobQueueName)).toBeUndefined();
+    expect((await poll('pollJobQueue', environment, 'GONE')).done).toBe(true);
+
+    expect(await twice('disableComputeEnvironment')).toEqual([{ disabled: true }, { disabled: true }]);
+    expect((await computeEnvironmentOf(names.computeEnvironmentName))?.state).toBe('DISABLED');
+    expect((await poll('pollComputeEnvironment', environment, 'DISABLED')).done).toBe(true);
+
+    expect((await twice('deleteComputeEnvironment'))[0]).toEqual({ deleted: true });
+    expect(await computeEnvironmentOf(names.computeEnvironmentName)).toBeUndefined();
+    expect((await poll('pollComputeEnvironment', environment, 'GONE')).done).toBe(true);
+  });
+
+  it('on resources that are already gone, every teardown step succeeds and every wait is over', async () => {
+    // prepare
+    const environment = workflowEnvironment(uniqueName('teardown-gone'));
+
+    // act
+    const answers = [];
+    for (const step of ['disableJobQueue', 'deleteJobQueue', 'disableComputeEnvironment', 'deleteComputeEnvironment']) {
+      answers.push(await invoke(handler, { step, environment }));
+    }
+    const waits = [
+      await poll('pollJobQueue', environment, 'DISABLED'),
+      await poll('pollJobQueue', environment, 'GONE'),
+      await poll('pollComputeEnvironment', environment, 'DISABLED'),
+      await poll('pollComputeEnvironment', environment, 'GONE'),
+    ];
+
+    // assess
+    expect(answers).toEqual([{ disabled: false }, { deleted: false }, { disabled: false }, { deleted: false }]);
+    expect(waits.every((wait) => wait.done)).toBe(true);
+  });
+
+  it('leaves alone a compute environment with its name that belongs to another environment', async () => {
+    // prepare
+    const environment = await withInstanceProfile(workflowEnvironment(uniqueName('teardown-foreign')));
+    const names = namesOf(environment.name);
+    await batch.send(
+      new CreateComputeEnvironmentCommand({
+        computeEnvironmentName: names.computeEnvironmentName,
+        type: 'UNMANAGED',
+        state: 'ENABLED',
+        serviceRole: context.bootstrap.env[SETTING.batchServiceRoleArn],
+        tags: { [TAG.environment]: 'bob' },
+      }),
+    );
+
+    // act
+    const disabled = await invoke(handler, { step: 'disableComputeEnvironment', environment });
+    const deleted = await invoke(handler, { step: 'deleteComputeEnvironment', environment });
+    const wait = await poll('pollComputeEnvironment', environment, 'GONE');
+
+    // assess
+    expect(disabled).toEqual({ disabled: false });
+    expect(deleted).toEqual({ deleted: false });
+    expect(wait.done).toBe(true);
+    expect(await computeEnvironmentOf(names.computeEnvironmentName)).toMatchObject({ state: 'ENABLED' });
+  });
+});
