@@ -17,21 +17,23 @@ import type { CallerIdentity, IdentityResolver } from './identity';
 export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
 /**
- * The API's resources and their methods, as the REST API declares them (infra/api.ts). API Gateway matches
- * a request to one of these and reports it as `resource`, with the `{name}` parts as pathParameters; a
- * request matching none never reaches the Lambda.
+ * One method of one resource of the API, as the REST API declares it (infra/api.ts) and the API's route table
+ * lists it (lambdas/api/routes.ts). API Gateway matches a request to one of these and reports it as
+ * `resource`, with the `{name}` parts as pathParameters; a request matching none never reaches the Lambda.
  */
-export const API_ROUTES: Record<string, readonly string[]> = {
-  '/environments': ['GET', 'POST'],
-  '/environments/{name}': ['GET', 'DELETE'],
-  '/environments/{name}/config': ['GET'],
-};
+export interface ApiRoute {
+  method: string;
+  /** e.g. /environments/{name} */
+  pattern: string;
+}
 
 /** API Gateway's payload limit. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
 export interface HttpAdapterOptions {
   handler: ApiHandler;
+  /** The API's resources and methods. */
+  routes: readonly ApiRoute[];
   identity: IdentityResolver;
   /** The account the API belongs to (requestContext.accountId). */
   accountId: string;
@@ -88,10 +90,13 @@ function writeProblem(
 }
 
 /** Which API resource a path is, and the values of its `{...}` parts (URL-decoded, as API Gateway passes them). */
-export function matchResource(path: string): { resource: string; pathParameters: Record<string, string> | null } | undefined {
+export function matchResource(
+  routes: readonly ApiRoute[],
+  path: string,
+): { resource: string; pathParameters: Record<string, string> | null } | undefined {
   const segments = path.split('/').filter((segment, index) => index > 0 || segment !== '');
   if (segments.length > 1 && segments.at(-1) === '') segments.pop(); // a trailing slash names the same resource
-  for (const resource of Object.keys(API_ROUTES)) {
+  for (const resource of new Set(routes.map((route) => route.pattern))) {
     const parts = resource.split('/').slice(1);
     if (parts.length !== segments.length) continue;
     const parameters: Record<string, string> = {};
@@ -271,7 +276,7 @@ export async function startHttpAdapter(options: HttpAdapterOptions): Promise<Htt
     try {
       // API Gateway authenticates before it looks at anything else.
       caller = await options.identity.resolve(request.headers, url.searchParams);
-      const matched = matchResource(url.pathname);
+      const matched = matchResource(options.routes, url.pathname);
       if (!matched) {
         throw new GatewayError(
           404,
@@ -279,7 +284,7 @@ export async function startHttpAdapter(options: HttpAdapterOptions): Promise<Htt
           `${url.pathname} is not a resource of this API: use /environments, /environments/{name} or /environments/{name}/config.`,
         );
       }
-      const methods = API_ROUTES[matched.resource]!;
+      const methods = options.routes.filter((route) => route.pattern === matched.resource).map((route) => route.method);
       if (!methods.includes(request.method ?? '')) {
         throw new GatewayError(405, 'Method not allowed', `${matched.resource} answers ${methods.join(' and ')}, not ${request.method}.`, {
           allow: methods.join(', '),

@@ -14,7 +14,7 @@ import { resetClients } from '../../lambdas/core/clients';
 import { SETTING } from '../../lambdas/core/settings';
 import { bootstrapEmulator, emulatorClientConfig, type LocalBootstrap } from './bootstrap';
 import { EMULATOR_ACCOUNT_ID, EMULATOR_REGION, type Emulator, PROJECT_ROOT, startEmulator } from './emulator';
-import { type ApiHandler, type HttpAdapter, startHttpAdapter } from './http-adapter';
+import { type ApiHandler, type ApiRoute, type HttpAdapter, startHttpAdapter } from './http-adapter';
 import { createIdentityResolver } from './identity';
 import { allowRequireOfImportOnlyPackages } from './module-hooks';
 import { type SfnEndpoint, startSfnEndpoint } from './sfn-endpoint';
@@ -22,6 +22,8 @@ import { type ExecutionRecord, WorkflowRunner } from './workflow-runner';
 
 /** The API Lambda's entry module (it exports `handler`, an API Gateway REST proxy handler). */
 export const API_HANDLER_ENTRY = 'lambdas/api/handler.ts';
+/** The API's route table (`ROUTES`): the resources and methods the REST API declares. */
+export const API_ROUTES_MODULE = 'lambdas/api/routes.ts';
 
 export interface LocalModeOptions {
   /** Port of the API (default: a free one). */
@@ -70,11 +72,13 @@ export interface LocalMode {
   stop(): Promise<void>;
 }
 
-function loadApiHandler(): ApiHandler {
+function loadApi(): { handler: ApiHandler; routes: readonly ApiRoute[] } {
   allowRequireOfImportOnlyPackages();
-  const module = require(join(PROJECT_ROOT, API_HANDLER_ENTRY)) as { handler?: unknown };
-  if (typeof module.handler !== 'function') throw new Error(`${API_HANDLER_ENTRY} does not export a function named "handler".`);
-  return module.handler as ApiHandler;
+  const { handler } = require(join(PROJECT_ROOT, API_HANDLER_ENTRY)) as { handler?: unknown };
+  if (typeof handler !== 'function') throw new Error(`${API_HANDLER_ENTRY} does not export a function named "handler".`);
+  const { ROUTES } = require(join(PROJECT_ROOT, API_ROUTES_MODULE)) as { ROUTES?: unknown };
+  if (!Array.isArray(ROUTES)) throw new Error(`${API_ROUTES_MODULE} does not export the route table ROUTES.`);
+  return { handler: handler as ApiHandler, routes: ROUTES as ApiRoute[] };
 }
 
 export async function startLocalMode(options: LocalModeOptions = {}): Promise<LocalMode> {
@@ -125,7 +129,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     const iam = new IAMClient(emulatorClientConfig(emulator.endpoint));
     stops.push(async () => iam.destroy());
     const adapter: HttpAdapter = await startHttpAdapter({
-      handler: loadApiHandler(),
+      ...loadApi(),
       identity: createIdentityResolver(iam, EMULATOR_REGION),
       accountId: EMULATOR_ACCOUNT_ID,
       functionName: `${stackName}-api`,

@@ -11,6 +11,14 @@ import { apiClient, signedFetch } from '../../support/signed-client';
 import { useEmulator } from '../../support/emulator';
 
 const { context } = useEmulator();
+/** The shape of the API's route table (the real one is lambdas/api/routes.ts). */
+const routes = [
+  { method: 'GET', pattern: '/environments' },
+  { method: 'POST', pattern: '/environments' },
+  { method: 'GET', pattern: '/environments/{name}' },
+  { method: 'DELETE', pattern: '/environments/{name}' },
+  { method: 'GET', pattern: '/environments/{name}/config' },
+];
 const events: APIGatewayProxyEvent[] = [];
 let adapter: HttpAdapter;
 let iam: IAMClient;
@@ -22,6 +30,7 @@ beforeAll(async () => {
   const key = (await iam.send(new CreateAccessKeyCommand({ UserName: 'alice' }))).AccessKey!;
   alice = { arn: user.Arn!, userId: user.UserId!, accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! };
   adapter = await startHttpAdapter({
+    routes,
     identity: createIdentityResolver(iam, 'us-east-1'),
     accountId: '123456789012',
     functionName: 'mfenv-test-api',
@@ -151,12 +160,12 @@ describe('local API gateway', () => {
 
   it('matches resources as API Gateway does, decoding path parameters', () => {
     // act + assess
-    expect(matchResource('/environments')).toEqual({ resource: '/environments', pathParameters: null });
-    expect(matchResource('/environments/')).toEqual({ resource: '/environments', pathParameters: null });
-    expect(matchResource('/environments/a%20b')).toEqual({ resource: '/environments/{name}', pathParameters: { name: 'a b' } });
-    expect(matchResource('/environments/bob/config')).toEqual({ resource: '/environments/{name}/config', pathParameters: { name: 'bob' } });
-    expect(matchResource('/environments/bob/other')).toBeUndefined();
-    expect(matchResource('/environments/%E0%A4%A')).toBeUndefined();
-    expect(matchResource('/')).toBeUndefined();
+    expect(matchResource(routes, '/environments')).toEqual({ resource: '/environments', pathParameters: null });
+    expect(matchResource(routes, '/environments/')).toEqual({ resource: '/environments', pathParameters: null });
+    expect(matchResource(routes, '/environments/a%20b')).toEqual({ resource: '/environments/{name}', pathParameters: { name: 'a b' } });
+    expect(matchResource(routes, '/environments/bob/config')).toEqual({ resource: '/environments/{name}/config', pathParameters: { name: 'bob' } });
+    expect(matchResource(routes, '/environments/bob/other')).toBeUndefined();
+    expect(matchResource(routes, '/environments/%E0%A4%A')).toBeUndefined();
+    expect(matchResource(routes, '/')).toBeUndefined();
   });
 });
