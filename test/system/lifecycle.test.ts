@@ -19,11 +19,13 @@ import { type ApiClient, type ApiResponse, apiClient, signedFetch } from '../sup
 // The handlers log every step; this test prints its own figures instead.
 process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
 
-const local = useLocalMode();
+const ADMIN_ARN = 'arn:aws:iam::123456789012:user/dana';
+const local = useLocalMode({ admins: [ADMIN_ARN] });
 let alice: LocalUser;
 let bob: LocalUser;
 let asAlice: ApiClient;
 let asBob: ApiClient;
+let asAdmin: ApiClient;
 let aws: { s3: S3Client; iam: IAMClient; batch: BatchClient; dynamo: DynamoDBClient };
 
 beforeAll(async () => {
@@ -31,6 +33,9 @@ beforeAll(async () => {
   bob = await local.local.createUser('bob');
   asAlice = apiClient(local.local.apiUrl, alice);
   asBob = apiClient(local.local.apiUrl, bob);
+  const admin = await local.local.createUser('dana');
+  expect(admin.arn).toBe(ADMIN_ARN);
+  asAdmin = apiClient(local.local.apiUrl, admin);
   // The emulator's root: sees everything, for the assertions.
   const config = emulatorClientConfig(local.local.emulatorEndpoint);
   aws = {
@@ -189,6 +194,9 @@ describe('an environment through the local HTTP API', () => {
     expect(bobsList.status).toBe(200);
     expect(JSON.stringify(bobsList.json)).not.toContain('"alice"');
     expect((await asAlice.get('/environments/alice')).json.status).toBe('READY');
+    // ...while an admin (MFENV_ADMINS) sees everyone's
+    const adminsView = await asAdmin.get('/environments/alice');
+    expect(adminsView).toMatchObject({ status: 200, json: { name: 'alice', owner: alice.arn, status: 'READY' } });
 
     // act: delete, and wait for DELETED
     const deleting = await asAlice.delete('/environments/alice');
