@@ -117,6 +117,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  console.error(`Local mode could not start: ${error instanceof Error ? error.message : String(error)}`);
+  const taken = (error as { code?: string }).code === 'EADDRINUSE' ? ' Choose other ports with MFENV_PORT and MFENV_EMULATOR_PORT.' : '';
+  console.error(`Local mode could not start: ${error instanceof Error ? error.message : String(error)}.${taken}`);
   process.exit(1);
 });

@@ -92,12 +92,15 @@ export interface LocalStateMachine {
   definition: Record<string, unknown>;
   /** Task state name → the step function it invokes. */
   taskBindings: Record<string, StepFunctionId>;
+  /** Task state name → its TimeoutSeconds (60 when unset, as the local executor applies): the Lambda's deadline. */
+  taskTimeoutSeconds: Record<string, number>;
   waitStates: string[];
   retryingStates: string[];
 }
 
 type StateDefinition = {
   Type: string;
+  TimeoutSeconds?: number;
   Resource?: string;
   Parameters?: { FunctionName?: unknown };
   Retry?: unknown[];
@@ -177,6 +180,7 @@ export function prepareDefinition(file: string, text: string, functionArn: (id: 
   const definition = JSON.parse(text) as { States: Record<string, StateDefinition> };
 
   const taskBindings: Record<string, StepFunctionId> = {};
+  const taskTimeoutSeconds: Record<string, number> = {};
   const waitStates: string[] = [];
   const retryingStates: string[] = [];
   const seen = new Set<string>();
@@ -193,8 +197,9 @@ export function prepareDefinition(file: string, text: string, functionArn: (id: 
       throw new Error(`${file}: Task state "${stateName}" must invoke a step function of the catalogue through ${LAMBDA_INVOKE_RESOURCE}.`);
     }
     taskBindings[stateName] = functionId;
+    taskTimeoutSeconds[stateName] = state.TimeoutSeconds ?? 60;
   }
-  return { definition: definition as Record<string, unknown>, taskBindings, waitStates, retryingStates };
+  return { definition: definition as Record<string, unknown>, taskBindings, taskTimeoutSeconds, waitStates, retryingStates };
 }
 
 export class WorkflowRunner {
@@ -319,7 +324,8 @@ export class WorkflowRunner {
           if (typeof step === 'string') record.stepInvocationsByStep[step] = (record.stepInvocationsByStep[step] ?? 0) + 1;
           const handler = await this.handlerOf(functionId);
           try {
-            const result = await handler(throughJson(Payload), this.lambdaContext(functionId, 120_000));
+            const context = this.lambdaContext(functionId, machine.taskTimeoutSeconds[stateName]! * 1000);
+            const result = await handler(throughJson(Payload), context);
             // The shape lambda:invoke answers with, so ResultSelector's `$.Payload...` works as on AWS.
             return { StatusCode: 200, ExecutedVersion: '$LATEST', Payload: throughJson(result) };
           } catch (error) {
