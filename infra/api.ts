@@ -1,0 +1,297 @@
+/**
+ * The teammates' HTTP API (DESIGN §4): API Gateway REST, every method signed with SigV4 (AWS_IAM), a
+ * resource policy admitting only this account (and optionally its organisation), one Lambda behind every
+ * route. The POST body is checked against a model generated from the same zod schema the Lambda parses
+ * with, and every answer API Gateway gives on its own (bad body, unsigned, throttled...) is an RFC 9457
+ * problem document like the Lambda's.
+ */
+import { Aws, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { z } from 'zod';
+import { createRequestSchema } from '../lambdas/core/environment';
+import { LOG_RETENTION } from './functions';
+
+export interface ApiProps {
+  handler: lambda.IFunction;
+  maxVcpusCeiling: number;
+  organizationId?: string;
+}
+
+/** Stage of the deployed API; part of the URL (`https://<id>.execute-api.<region>.amazonaws.com/v1/environments`). */
+export const API_STAGE = 'v1';
+
+/** Per-stage limits for the whole team: generous for people, a brake for a runaway script. */
+export const API_THROTTLING = { rateLimit: 25, burstLimit: 50 };
+
+/** The JSON schema (draft 4, what API Gateway models speak) of POST /environments, from the zod schema. */
+export function createRequestJsonSchema(maxVcpusCeiling: number): Record<string, unknown> {
+  const schema = z.toJSONSchema(createRequestSchema(maxVcpusCeiling), { target: 'draft-4', io: 'input' }) as Record<string, unknown>;
+  return { ...schema, title: 'CreateEnvironmentRequest' };
+}
+
+/** One API Gateway-generated answer, rewritten as an RFC 9457 problem. */
+export interface GatewayProblem {
+  type: apigateway.ResponseType;
+  /** The HTTP status API Gateway uses for it; unknown for the DEFAULT_* catch-alls, so left out there. */
+  status?: number;
+  title: string;
+  /** A sentence the caller can act on. */
+  detail: string;
+  /** Adds `errors` with API Gateway's own account of what in the body failed the schema. */
+  validationErrors?: boolean;
+  retryAfterSeconds?: number;
+}
+
+export const GATEWAY_PROBLEMS: GatewayProblem[] = [
+  {
+    type: apigateway.ResponseType.BAD_REQUEST_BODY,
+    status: 400,
+    title: 'The request is not valid',
+    detail:
+      'The body is not a valid environment request: send a JSON object with "name" (3 to 32 lower-case letters, digits or hyphens) and optionally "maxVcpus", "gpu" and "owner", nothing else.',
+    validationErrors: true,
+  },
+  {
+    type: apigateway.ResponseType.BAD_REQUEST_PARAMETERS,
+    status: 400,
+    title: 'The request is not valid',
+    detail: 'A required path or query parameter is missing: use /environments/{name} with an environment name.',
+  },
+  {
+    type: apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+    status: 403,
+    title: 'Not signed, or no such route',
+    detail:
+      'The request is not signed, or this API has no such route: sign it with AWS Signature Version 4 (service execute-api) and use /environments, /environments/{name} or /environments/{name}/config.',
+  },
+  {
+    type: apigateway.ResponseType.INVALID_SIGNATURE,
+    status: 403,
+    title: 'The signature does not match',
+    detail:
+      "The request signature does not match: sign with AWS Signature Version 4 for service execute-api in this API's region, over exactly the method, path, query and body you send.",
+  },
+  {
+    type: apigateway.ResponseType.EXPIRED_TOKEN,
+    status: 403,
+    title: 'Credentials expired',
+    detail: 'Your credentials or the request signature have expired: refresh your AWS credentials and sign the request again.',
+  },
+  {
+    type: apigateway.ResponseType.ACCESS_DENIED,
+    status: 403,
+    title: 'Not allowed',
+    detail:
+      "Your IAM principal may not call this API: it must belong to this API's AWS account (or organisation) and be allowed execute-api:Invoke on it. Ask the platform owner.",
+  },
+  {
+    type: apigateway.ResponseType.RESOURCE_NOT_FOUND,
+    status: 404,
+    title: 'No such route',
+    detail: 'This API has no such route: use /environments, /environments/{name} or /environments/{name}/config.',
+  },
+  {
+    type: apigateway.ResponseType.REQUEST_TOO_LARGE,
+    status: 413,
+    title: 'Request too large',
+    detail: 'The request is larger than API Gateway accepts: an environment request is a small JSON object.',
+  },
+  {
+    type: apigateway.ResponseType.UNSUPPORTED_MEDIA_TYPE,
+    status: 415,
+    title: 'Unsupported media type',
+    detail: 'Send the body as JSON with the header Content-Type: application/json.',
+  },
+  {
+    type: apigateway.ResponseType.THROTTLED,
+    status: 429,
+    title: 'Too many requests',
+    detail: 'The team is calling this API faster than its limit: wait for the Retry-After seconds, then try again.',
+    retryAfterSeconds: 2,
+  },
+  {
+    type: apigateway.ResponseType.INTEGRATION_TIMEOUT,
+    status: 504,
+    title: 'The API did not answer in time',
+    detail: 'The API did not answer in time; nothing may have changed, or the change may be under way: GET the environment, then retry.',
+  },
+  {
+    type: apigateway.ResponseType.INTEGRATION_FAILURE,
+    status: 504,
+    title: 'The API failed to answer',
+    detail: 'The API could not run the request; nothing may have changed, or the change may be under way: GET the environment, then retry.',
+  },
+  {
+    type: apigateway.ResponseType.DEFAULT_4XX,
+    title: 'The request was refused',
+    detail: 'API Gateway refused the request before it reached mfenv: check the signature, the path and the body against the API documentation.',
+  },
+  {
+    type: apigateway.ResponseType.DEFAULT_5XX,
+    title: 'The API failed',
+    detail: 'API Gateway failed to run the request; it is not caused by the request itself: retry later, and tell the platform owner the requestId if it persists.',
+  },
+];
+
+/** The mapping template of one problem. Gateway templates only substitute `$context` variables. */
+export function problemTemplate(problem: GatewayProblem): string {
+  const body: Record<string, unknown> = {
+    type: 'about:blank',
+    title: problem.title,
+    ...(problem.status ? { status: problem.status } : {}),
+    detail: problem.detail,
+    instance: '$context.path',
+    requestId: '$context.requestId',
+    ...(problem.validationErrors ? { errors: [{ field: 'body', message: '$context.error.validationErrorString' }] } : {}),
+  };
+  return JSON.stringify(body);
+}
+
+export class Api extends Construct {
+  readonly restApi: apigateway.RestApi;
+  readonly accessLogs: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: ApiProps) {
+    super(scope, id);
+    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: LOG_RETENTION });
+
+    this.restApi = new apigateway.RestApi(this, 'Api', {
+      restApiName: `${Stack.of(this).stackName}-api`,
+      description: 'mfenv: self-service Metaflow environments (SigV4-signed, this account only).',
+      endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
+      policy: resourcePolicy(props.organizationId),
+      defaultMethodOptions: { authorizationType: apigateway.AuthorizationType.IAM },
+      // Execution logs need API Gateway's account-wide CloudWatch role. Kept on stack deletion: other APIs
+      // of the account may log through it too.
+      cloudWatchRole: true,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
+      deployOptions: {
+        stageName: API_STAGE,
+        tracingEnabled: true,
+        accessLogDestination: new apigateway.LogGroupLogDestination(this.accessLogs),
+        accessLogFormat: accessLogFormat(),
+        loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+        // Request bodies stay out of the logs: they name owners.
+        dataTraceEnabled: false,
+        throttlingRateLimit: API_THROTTLING.rateLimit,
+        throttlingBurstLimit: API_THROTTLING.burstLimit,
+      },
+    });
+    // The stack has its own ApiUrl output.
+    this.restApi.node.tryRemoveChild('Endpoint');
+
+    for (const problem of GATEWAY_PROBLEMS) {
+      this.restApi.addGatewayResponse(`Problem${problem.type.responseType}`, {
+        type: problem.type,
+        ...(problem.status ? { statusCode: String(problem.status) } : {}),
+        responseHeaders: {
+          'Content-Type': "'application/problem+json'",
+          ...(problem.retryAfterSeconds ? { 'Retry-After': `'${problem.retryAfterSeconds}'` } : {}),
+        },
+        templates: { 'application/json': problemTemplate(problem) },
+      });
+    }
+
+    const checkBodyAndParameters = this.restApi.addRequestValidator('BodyAndParameters', {
+      requestValidatorName: 'body-and-parameters',
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+    const checkParameters = this.restApi.addRequestValidator('Parameters', {
+      requestValidatorName: 'parameters',
+      validateRequestParameters: true,
+    });
+    const createRequest = this.restApi.addModel('CreateEnvironmentRequest', {
+      modelName: 'CreateEnvironmentRequest',
+      contentType: 'application/json',
+      description: 'Body of POST /environments.',
+      schema: createRequestJsonSchema(props.maxVcpusCeiling) as apigateway.JsonSchema,
+    });
+
+    const integration = new apigateway.LambdaIntegration(props.handler, { proxy: true, allowTestInvoke: false });
+    const withName = { requestValidator: checkParameters, requestParameters: { 'method.request.path.name': true } };
+
+    const environments = this.restApi.root.addResource('environments');
+    environments.addMethod('GET', integration, { requestValidator: checkParameters });
+    environments.addMethod('POST', integration, {
+      requestValidator: checkBodyAndParameters,
+      requestModels: { 'application/json': createRequest },
+      requestParameters: { 'method.request.header.Idempotency-Key': false },
+    });
+    const environment = environments.addResource('{name}');
+    environment.addMethod('GET', integration, withName);
+    environment.addMethod('DELETE', integration, {
+      ...withName,
+      requestParameters: { ...withName.requestParameters, 'method.request.querystring.purge': false },
+    });
+    environment.addResource('config').addMethod('GET', integration, withName);
+  }
+
+  /** The base URL of the API, including the stage. */
+  get url(): string {
+    return this.restApi.url;
+  }
+}
+
+/**
+ * Only principals of this account may invoke (IAM auth then checks each caller's own permissions). With an
+ * organisation id, its principals too. The Deny makes it a limit rather than an addition: a caller from
+ * anywhere else is refused even if some other policy would allow it.
+ */
+function resourcePolicy(organizationId: string | undefined): iam.PolicyDocument {
+  const invoke = { actions: ['execute-api:Invoke'], resources: ['execute-api:/*'] };
+  const statements = [
+    new iam.PolicyStatement({ sid: 'ThisAccount', principals: [new iam.AccountPrincipal(Aws.ACCOUNT_ID)], ...invoke }),
+  ];
+  if (organizationId) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'ThisOrganization',
+        principals: [new iam.AnyPrincipal()],
+        conditions: { StringEquals: { 'aws:PrincipalOrgID': organizationId } },
+        ...invoke,
+      }),
+    );
+  }
+  statements.push(
+    new iam.PolicyStatement({
+      sid: 'NobodyElse',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      conditions: {
+        StringNotEquals: { 'aws:PrincipalAccount': Aws.ACCOUNT_ID, ...(organizationId ? { 'aws:PrincipalOrgID': organizationId } : {}) },
+      },
+      ...invoke,
+    }),
+  );
+  return new iam.PolicyDocument({ statements });
+}
+
+/**
+ * One JSON object per request: who called what, the answer, and which of API Gateway's own refusals it was
+ * (errorType). Only variables that cannot hold a double quote, so every line stays valid JSON.
+ */
+function accessLogFormat(): apigateway.AccessLogFormat {
+  return apigateway.AccessLogFormat.custom(
+    JSON.stringify({
+      requestId: apigateway.AccessLogField.contextRequestId(),
+      requestTime: apigateway.AccessLogField.contextRequestTime(),
+      httpMethod: apigateway.AccessLogField.contextHttpMethod(),
+      resourcePath: apigateway.AccessLogField.contextResourcePath(),
+      path: apigateway.AccessLogField.contextPath(),
+      status: apigateway.AccessLogField.contextStatus(),
+      responseLength: apigateway.AccessLogField.contextResponseLength(),
+      responseLatency: apigateway.AccessLogField.contextResponseLatency(),
+      integrationLatency: apigateway.AccessLogField.contextIntegrationLatency(),
+      caller: apigateway.AccessLogField.contextIdentityCaller(),
+      userArn: apigateway.AccessLogField.contextIdentityUserArn(),
+      sourceIp: apigateway.AccessLogField.contextIdentitySourceIp(),
+      errorType: apigateway.AccessLogField.contextErrorResponseType(),
+      xrayTraceId: apigateway.AccessLogField.contextXrayTraceId(),
+    }),
+  );
+}

@@ -1,0 +1,181 @@
+/**
+ * The deploy-time settings of the bootstrap stack: CDK context values (cdk.json, or `-c key=value` on the
+ * command line), read and checked once. A wrong value stops the synth with a sentence that says which key
+ * to fix, before anything reaches CloudFormation. The ranges match what the functions accept at run time
+ * (lambdas/core/settings.ts), so a deployed function can never refuse its own configuration.
+ */
+import type { Node } from 'constructs';
+import { SPOT_ALLOCATION_STRATEGIES, type SpotAllocationStrategy } from '../lambdas/core/settings';
+
+export interface MfenvConfig {
+  /** Name of the CloudFormation stack; also part of every fixed resource name and of the bucket-name hash. */
+  stackName: string;
+  /** Prefix of every per-environment name and of the IAM path `/<prefix>/`. */
+  prefix: string;
+  maxVcpusCeiling: number;
+  maxEnvironments: number;
+  maxEnvironmentsPerOwner: number;
+  spotAllocationStrategy: SpotAllocationStrategy;
+  /** Principal ARNs who see and manage every environment. */
+  admins: string[];
+  /** When set, callers from this AWS Organization are admitted too (aws:PrincipalOrgID). */
+  organizationId?: string;
+  /** When set, the stack uses this existing VPC (and its public subnets) instead of creating one. */
+  vpcId?: string;
+  /** When set, the new VPC gets one public subnet in each of these zones; otherwise the stack's zones. */
+  availabilityZones: string[];
+  /** Service role of every compute environment; when unset, the Batch service-linked role of the account. */
+  batchServiceRoleArn?: string;
+  /** Days a DELETED record stays readable before DynamoDB's TTL removes it. */
+  deletedRecordRetentionDays: number;
+}
+
+/** Context keys, so README, cdk.json and this file agree on the spelling. */
+export const CONTEXT = {
+  stackName: 'mfenv:stackName',
+  prefix: 'mfenv:prefix',
+  maxVcpusCeiling: 'mfenv:maxVcpusCeiling',
+  maxEnvironments: 'mfenv:maxEnvironments',
+  maxEnvironmentsPerOwner: 'mfenv:maxEnvironmentsPerOwner',
+  spotAllocationStrategy: 'mfenv:spotAllocationStrategy',
+  admins: 'mfenv:admins',
+  organizationId: 'mfenv:organizationId',
+  vpcId: 'mfenv:vpcId',
+  availabilityZones: 'mfenv:availabilityZones',
+  batchServiceRoleArn: 'mfenv:batchServiceRoleArn',
+  deletedRecordRetentionDays: 'mfenv:deletedRecordRetentionDays',
+} as const satisfies Record<keyof MfenvConfig, string>;
+
+export const DEFAULT_CONFIG: MfenvConfig = {
+  stackName: 'mfenv',
+  prefix: 'mfenv',
+  maxVcpusCeiling: 64,
+  maxEnvironments: 40,
+  maxEnvironmentsPerOwner: 2,
+  spotAllocationStrategy: 'SPOT_CAPACITY_OPTIMIZED',
+  admins: [],
+  availabilityZones: [],
+  deletedRecordRetentionDays: 30,
+};
+
+/** A deploy-time setting is wrong. The message names the context key and what it accepts. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * No hyphen in the prefix: per-environment names are `<prefix>-<name>`, and the provisioning roles are
+ * granted `<prefix>-*`. With a hyphen, prefix `mf` would also match every name of a deployment with prefix
+ * `mf-team`. Short enough that the longest bucket and role names still fit AWS's limits.
+ */
+const PREFIX_PATTERN = /^[a-z][a-z0-9]{1,15}$/;
+/** CloudFormation's stack-name rule, kept short so `<stack>-provision` and log group names stay readable. */
+const STACK_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9-]{0,39}$/;
+const PRINCIPAL_ARN_PATTERN = /^arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/-]+$/;
+const ORGANIZATION_ID_PATTERN = /^o-[a-z0-9]{10,32}$/;
+const VPC_ID_PATTERN = /^vpc-[0-9a-f]{8,17}$/;
+const AVAILABILITY_ZONE_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d[a-z]$/;
+const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
+
+/** Context lookups answer strings from the command line and JSON values from cdk.json: accept both. */
+type ContextReader = (key: string) => unknown;
+
+function isUnset(value: unknown): boolean {
+  return value === undefined || value === null || value === '';
+}
+
+function text(read: ContextReader, key: keyof MfenvConfig, pattern: RegExp, accepts: string): string | undefined {
+  const value = read(CONTEXT[key]);
+  if (isUnset(value)) return undefined;
+  if (typeof value !== 'string' || !pattern.test(value)) {
+    throw new ConfigError(`Context ${CONTEXT[key]} is ${JSON.stringify(value)}; it must be ${accepts}.`);
+  }
+  return value;
+}
+
+function integer(read: ContextReader, key: keyof MfenvConfig, min: number, max: number, fallback: number): number {
+  const value = read(CONTEXT[key]);
+  if (isUnset(value)) return fallback;
+  const number = typeof value === 'string' ? Number(value.trim()) : value;
+  if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
+    throw new ConfigError(`Context ${CONTEXT[key]} is ${JSON.stringify(value)}; it must be a whole number from ${min} to ${max}.`);
+  }
+  return number;
+}
+
+/** A list: a JSON array (cdk.json, or `-c key='["a","b"]'`) or a comma-separated string (`-c key=a,b`). */
+function list(read: ContextReader, key: keyof MfenvConfig, pattern: RegExp, accepts: string): string[] {
+  const value = read(CONTEXT[key]);
+  if (isUnset(value)) return [];
+  let items: unknown = value;
+  if (typeof value === 'string') {
+    const trimmed = value.trim();
+    if (trimmed.startsWith('[')) {
+      try {
+        items = JSON.parse(trimmed);
+      } catch {
+        throw new ConfigError(`Context ${CONTEXT[key]} starts like a JSON list but is not valid JSON; write '["${accepts}", ...]' or a comma-separated list.`);
+      }
+    } else {
+      items = trimmed.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
+    }
+  }
+  if (!Array.isArray(items)) {
+    throw new ConfigError(`Context ${CONTEXT[key]} must be a list of ${accepts}s (a JSON array or a comma-separated string).`);
+  }
+  for (const item of items) {
+    if (typeof item !== 'string' || !pattern.test(item)) {
+      throw new ConfigError(`Context ${CONTEXT[key]} holds ${JSON.stringify(item)}, which is not ${accepts}.`);
+    }
+  }
+  return [...new Set(items as string[])];
+}
+
+/** Reads and checks every setting. `node` is the app's (or a test's) construct node. */
+export function readConfig(node: Pick<Node, 'tryGetContext'>): MfenvConfig {
+  const read: ContextReader = (key) => node.tryGetContext(key);
+
+  const spotAllocationStrategy = read(CONTEXT.spotAllocationStrategy) ?? DEFAULT_CONFIG.spotAllocationStrategy;
+  if (!(SPOT_ALLOCATION_STRATEGIES as readonly unknown[]).includes(spotAllocationStrategy)) {
+    throw new ConfigError(
+      `Context ${CONTEXT.spotAllocationStrategy} is ${JSON.stringify(spotAllocationStrategy)}; it must be one of ${SPOT_ALLOCATION_STRATEGIES.join(', ')}.`,
+    );
+  }
+
+  const config: MfenvConfig = {
+    stackName:
+      text(read, 'stackName', STACK_NAME_PATTERN, 'a letter followed by up to 39 letters, digits or hyphens') ??
+      DEFAULT_CONFIG.stackName,
+    prefix:
+      text(read, 'prefix', PREFIX_PATTERN, '2 to 16 lower-case letters and digits, starting with a letter (no hyphen)') ??
+      DEFAULT_CONFIG.prefix,
+    maxVcpusCeiling: integer(read, 'maxVcpusCeiling', 1, 10_000, DEFAULT_CONFIG.maxVcpusCeiling),
+    // AWS Batch allows 50 compute environments and 50 job queues per account and region.
+    maxEnvironments: integer(read, 'maxEnvironments', 1, 50, DEFAULT_CONFIG.maxEnvironments),
+    maxEnvironmentsPerOwner: integer(read, 'maxEnvironmentsPerOwner', 1, 50, DEFAULT_CONFIG.maxEnvironmentsPerOwner),
+    spotAllocationStrategy: spotAllocationStrategy as SpotAllocationStrategy,
+    admins: list(read, 'admins', PRINCIPAL_ARN_PATTERN, 'an IAM user or role ARN'),
+    organizationId: text(read, 'organizationId', ORGANIZATION_ID_PATTERN, 'an AWS Organization id like o-abcd123456'),
+    vpcId: text(read, 'vpcId', VPC_ID_PATTERN, 'a VPC id like vpc-0123456789abcdef0'),
+    availabilityZones: list(read, 'availabilityZones', AVAILABILITY_ZONE_PATTERN, 'an availability zone name like us-east-1a'),
+    batchServiceRoleArn: text(read, 'batchServiceRoleArn', ROLE_ARN_PATTERN, 'an IAM role ARN'),
+    deletedRecordRetentionDays: integer(read, 'deletedRecordRetentionDays', 1, 3650, DEFAULT_CONFIG.deletedRecordRetentionDays),
+  };
+
+  if (config.maxEnvironmentsPerOwner > config.maxEnvironments) {
+    throw new ConfigError(
+      `Context ${CONTEXT.maxEnvironmentsPerOwner} (${config.maxEnvironmentsPerOwner}) is larger than ${CONTEXT.maxEnvironments} (${config.maxEnvironments}); lower it or raise the account-wide limit.`,
+    );
+  }
+  if (config.vpcId && config.availabilityZones.length > 0) {
+    throw new ConfigError(
+      `Context ${CONTEXT.availabilityZones} applies only to a VPC the stack creates; with ${CONTEXT.vpcId} the existing VPC's public subnets are used. Remove one of the two.`,
+    );
+  }
+  if (config.availabilityZones.length === 1) {
+    throw new ConfigError(
+      `Context ${CONTEXT.availabilityZones} lists one zone; list at least two, so Spot capacity can come from more than one zone.`,
+    );
+  }
+  return config;
+}

@@ -1,0 +1,260 @@
+/**
+ * Every Lambda of the stack is an MfenvFunction: the runtime, architecture, bundling, tracing, logging and
+ * role defaults are fixed here once. The `bind*` helpers set a setting (the environment variable named in
+ * lambdas/core/settings.ts) together with the grant that makes it usable, so a function can never be told
+ * about a resource it may not touch, nor be allowed to touch one it was not told about.
+ */
+import * as path from 'node:path';
+import { Duration, Stack } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { ECS_INSTANCE_MANAGED_POLICY } from '../lambdas/core/policies';
+import { REGISTRY_TABLE } from '../lambdas/core/registry';
+import { SETTING, type SettingName } from '../lambdas/core/settings';
+import type { ResourcePatterns } from './permissions';
+
+/** The repository root: entries are given relative to it, and it holds the lock file esbuild resolves from. */
+export const PROJECT_ROOT = path.resolve(__dirname, '..');
+
+/** The newest Node.js runtime aws-cdk-lib offers, and the esbuild target that matches it. */
+export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
+const ESBUILD_TARGET = 'node24';
+
+/** How long function logs are kept. Long enough to investigate a failed provisioning, short enough to cost nothing. */
+export const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+
+/**
+ * ESM output lets esbuild tree-shake the SDK; some dependencies are still CommonJS and call `require`,
+ * which ESM lacks: the banner gives them one.
+ */
+const ESM_REQUIRE_SHIM = "import { createRequire as mfenvCreateRequire } from 'node:module'; const require = mfenvCreateRequire(import.meta.url);";
+
+export interface MfenvFunctionProps {
+  /** Source file, relative to the repository root; it exports `handler`. */
+  entry: string;
+  description: string;
+  /** Defaults to 30 seconds. */
+  timeout?: Duration;
+}
+
+export class MfenvFunction extends NodejsFunction {
+  /** The function's own role: no managed policy, only what the bind helpers and callers grant. */
+  override readonly role: iam.Role;
+  /** Its own log group, with retention (the function's logGroup accessor only offers an ILogGroup). */
+  readonly functionLogs: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: MfenvFunctionProps) {
+    const role = new iam.Role(scope, `${id}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Runs the ${id} function: ${props.description}`.slice(0, 1000),
+    });
+    const logGroup = new logs.LogGroup(scope, `${id}Logs`, { retention: LOG_RETENTION });
+    super(scope, id, {
+      entry: path.join(PROJECT_ROOT, props.entry),
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      description: props.description,
+      runtime: FUNCTION_RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 256,
+      timeout: props.timeout ?? Duration.seconds(30),
+      tracing: lambda.Tracing.ACTIVE,
+      role,
+      logGroup,
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: 'mfenv',
+      },
+      bundling: {
+        minify: true,
+        sourceMap: true,
+        // Stack traces need the mappings only; leaving the sources out halves the map Node loads at cold start.
+        sourcesContent: false,
+        format: OutputFormat.ESM,
+        target: ESBUILD_TARGET,
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_SHIM,
+        // Bundle the SDK too: the version is the one the lock file pins and tests ran, and only what is used ships.
+        externalModules: [],
+      },
+    });
+    this.role = role;
+    this.functionLogs = logGroup;
+    // Write access to its own log group only (instead of AWSLambdaBasicExecutionRole, which allows every group).
+    logGroup.grantWrite(role);
+  }
+
+  /** Sets one setting (lambdas/core/settings.ts) on this function. */
+  setSetting(name: SettingName, value: string): this {
+    this.addEnvironment(SETTING[name], value);
+    return this;
+  }
+}
+
+/** What names derive from: the same three settings every function needs (lambdas/core/naming.ts). */
+export interface DeploymentSettings {
+  prefix: string;
+  stackName: string;
+  accountId: string;
+}
+
+export function bindDeployment(fn: MfenvFunction, deployment: DeploymentSettings): void {
+  fn.setSetting('prefix', deployment.prefix).setSetting('stackName', deployment.stackName).setSetting('accountId', deployment.accountId);
+}
+
+/**
+ * The registry table. Workflow steps read and write single records; the API also lists (index query, and
+ * a scan for admins) and creates idempotency records. No delete: records expire through TTL.
+ */
+export function bindRegistry(fn: MfenvFunction, table: dynamodb.ITable, access: 'workflow' | 'api'): void {
+  fn.setSetting('tableName', table.tableName);
+  const itemActions = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
+  if (access === 'workflow') {
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'RegistryRecords', actions: itemActions, resources: [table.tableArn] }));
+    return;
+  }
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({ sid: 'RegistryRecords', actions: [...itemActions, 'dynamodb:Scan'], resources: [table.tableArn] }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: 'RegistryByOwner',
+      actions: ['dynamodb:Query'],
+      resources: [`${table.tableArn}/index/${REGISTRY_TABLE.ownerIndex.name}`],
+    }),
+  );
+}
+
+/** A state machine the function starts: its ARN setting and states:StartExecution on exactly that ARN. */
+export function bindStateMachine(
+  fn: MfenvFunction,
+  setting: Extract<SettingName, 'provisionStateMachineArn' | 'teardownStateMachineArn'>,
+  stateMachineArn: string,
+): void {
+  fn.setSetting(setting, stateMachineArn);
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: `Start${setting.replace('StateMachineArn', '').replace(/^./, (c) => c.toUpperCase())}Workflow`,
+      actions: ['states:StartExecution'],
+      resources: [stateMachineArn],
+    }),
+  );
+}
+
+/**
+ * The shared network the compute environments launch into. Batch validates the subnets and security group
+ * with the caller's permissions; EC2 Describe calls support no resource-level permissions.
+ */
+export function bindNetwork(fn: MfenvFunction, subnets: ec2.ISubnet[], securityGroup: ec2.ISecurityGroup): void {
+  fn.setSetting('subnetIds', subnets.map((subnet) => subnet.subnetId).join(','));
+  fn.setSetting('securityGroupId', securityGroup.securityGroupId);
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: 'DescribeNetworkForBatch',
+      actions: ['ec2:DescribeSubnets', 'ec2:DescribeSecurityGroups', 'ec2:DescribeVpcs'],
+      resources: ['*'],
+    }),
+  );
+}
+
+/**
+ * The Batch service role every compute environment names. Passing it is allowed to Batch only; creating
+ * the service-linked role (once per account, if it does not exist yet) is allowed for Batch's only.
+ */
+export function bindBatchServiceRole(fn: MfenvFunction, serviceRoleArn: string): void {
+  fn.setSetting('batchServiceRoleArn', serviceRoleArn);
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: 'PassBatchServiceRoleToBatch',
+      actions: ['iam:PassRole'],
+      resources: [serviceRoleArn],
+      conditions: { StringEquals: { 'iam:PassedToService': 'batch.amazonaws.com' } },
+    }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: 'CreateBatchServiceLinkedRole',
+      actions: ['iam:CreateServiceLinkedRole'],
+      resources: [
+        Stack.of(fn).formatArn({ service: 'iam', region: '', resource: 'role', resourceName: 'aws-service-role/batch.amazonaws.com/*' }),
+      ],
+      conditions: { StringEquals: { 'iam:AWSServiceName': 'batch.amazonaws.com' } },
+    }),
+  );
+}
+
+/** The Batch service-linked role's ARN in this stack's account. */
+export function batchServiceLinkedRoleArn(scope: Construct): string {
+  return Stack.of(scope).formatArn({
+    service: 'iam',
+    region: '',
+    resource: 'role',
+    resourceName: 'aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch',
+  });
+}
+
+/**
+ * The permissions boundary every environment role must carry. The function learns its ARN and may create
+ * roles, change their inline policies and attach the ECS agent's managed policy only when the role carries
+ * exactly this boundary (iam:PermissionsBoundary). It may never remove a boundary nor set another one, and
+ * never change the boundary policy itself: a bug in a step cannot mint a role stronger than the boundary.
+ */
+export function bindPermissionsBoundary(fn: MfenvFunction, boundaryArn: string, patterns: ResourcePatterns): void {
+  fn.setSetting('permissionsBoundaryArn', boundaryArn);
+  const environmentRoles = [patterns.jobRole, patterns.instanceRole];
+  const withBoundary = { StringEquals: { 'iam:PermissionsBoundary': boundaryArn } };
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: 'CreateEnvironmentRolesWithBoundary',
+      actions: ['iam:CreateRole', 'iam:PutRolePermissionsBoundary', 'iam:PutRolePolicy'],
+      resources: environmentRoles,
+      conditions: withBoundary,
+    }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: 'AttachEcsAgentPolicyWithBoundary',
+      actions: ['iam:AttachRolePolicy'],
+      resources: [patterns.instanceRole],
+      conditions: { StringEquals: { 'iam:PermissionsBoundary': boundaryArn, 'iam:PolicyARN': ECS_INSTANCE_MANAGED_POLICY } },
+    }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: 'NeverRemoveABoundary',
+      effect: iam.Effect.DENY,
+      actions: ['iam:DeleteRolePermissionsBoundary'],
+      resources: ['*'],
+    }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: 'NeverCreateOrReboundWithoutTheBoundary',
+      effect: iam.Effect.DENY,
+      actions: ['iam:CreateRole', 'iam:PutRolePermissionsBoundary'],
+      resources: ['*'],
+      conditions: { StringNotEquals: { 'iam:PermissionsBoundary': boundaryArn } },
+    }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: 'NeverChangeTheBoundaryPolicy',
+      effect: iam.Effect.DENY,
+      actions: [
+        'iam:CreatePolicyVersion',
+        'iam:DeletePolicy',
+        'iam:DeletePolicyVersion',
+        'iam:SetDefaultPolicyVersion',
+        'iam:TagPolicy',
+        'iam:UntagPolicy',
+      ],
+      resources: [boundaryArn],
+    }),
+  );
+}

@@ -1,0 +1,155 @@
+/**
+ * cdk-nag (AwsSolutions pack) findings the stack acknowledges, each on the one construct it concerns and with
+ * the reason it is right there. Everything else the pack asks for is built in (access logs, execution
+ * logs, request validation, X-Ray, PITR, VPC flow logs, no managed policies on function roles...).
+ */
+import { Token, Validations } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
+import type { MfenvStack } from './stack';
+
+/** Why a finding is acceptable, on which construct. Exported for the tests, which check each one is needed. */
+export interface Acknowledgement {
+  construct: IConstruct;
+  rule: string;
+  reason: string;
+}
+
+/** How cdk-nag names a wildcard finding of IAM5 in a CloudFormation-resolved policy. */
+const wildcardResource = (resource: string) => `AwsSolutions-IAM5[Resource::${resource}]`;
+/** How cdk-nag prints a value: a pseudo parameter as `<AWS::Name>`, a known value as itself. */
+const shown = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value);
+
+const PER_ENVIRONMENT_NAMES =
+  'per-environment names are created at run time under the mfenv prefix: one pattern covers every environment, and matches nothing outside the prefix';
+const XRAY = 'X-Ray (tracing is on) grants xray:PutTraceSegments and PutTelemetryRecords, which support no resource-level permissions';
+
+export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledgement[] {
+  const { registry, bucket, iam, batch } = stack.workflows.stepFunctions;
+  const { provision, teardown } = stack.workflows.stateMachines;
+  // An environment-agnostic stack shows pseudo parameters; one with an account and region (mfenv:vpcId) the values.
+  const partition = shown(stack.partition, 'Partition');
+  const account = shown(stack.account, 'AccountId');
+  const iamArn = `arn:${partition}:iam::${account}`;
+  const batchArn = `arn:${partition}:batch:${shown(stack.region, 'Region')}:${account}`;
+  const restApi = stack.api.restApi;
+  const bucketPattern = `arn:${partition}:s3:::${prefix}-*`;
+  const rolePattern = (suffix: string) => `${iamArn}:role/${prefix}/${prefix}-*-${suffix}`;
+  const boundary = stack.node.findChild('EnvironmentBoundary');
+
+  return [
+    // ---- The permissions boundary: an upper limit, not a grant. Nothing is allowed by it alone.
+    {
+      construct: boundary,
+      rule: wildcardResource(bucketPattern),
+      reason: `The permissions boundary is a ceiling, not a grant: each environment's own role policy narrows it to its one bucket; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: boundary,
+      rule: wildcardResource(`${bucketPattern}/*`),
+      reason: `The permissions boundary is a ceiling, not a grant: each job role's policy narrows it to its own bucket's objects; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: boundary,
+      rule: 'AwsSolutions-IAM5[Action::ecs:Submit*]',
+      reason:
+        'The boundary allows at most what the AWS managed AmazonEC2ContainerServiceforEC2Role grants the ECS agent, which is ecs:Submit* (task, container and attachment state changes).',
+    },
+    {
+      construct: boundary,
+      rule: wildcardResource('*'),
+      reason:
+        'The boundary allows at most what the ECS agent on a Batch instance needs (AmazonEC2ContainerServiceforEC2Role); those ECS, ECR and CloudWatch Logs actions are granted on * by AWS itself.',
+    },
+
+    // ---- Step Lambdas: each role holds only its steps' actions, on the prefix's names.
+    { construct: registry.role, rule: wildcardResource('*'), reason: `${XRAY}.` },
+    { construct: bucket.role, rule: wildcardResource('*'), reason: `${XRAY}.` },
+    { construct: bucket.role, rule: wildcardResource(bucketPattern), reason: `Bucket names are ${prefix}-<environment>-<hash>; ${PER_ENVIRONMENT_NAMES}.` },
+    {
+      construct: bucket.role,
+      rule: wildcardResource(`${bucketPattern}/*`),
+      reason: `Only to empty an environment's bucket on DELETE ?purge=true (DeleteObject, DeleteObjectVersion, AbortMultipartUpload; no read); ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: iam.role,
+      rule: wildcardResource('*'),
+      reason: `${XRAY}. The only other * statements are a Deny (never remove or swap a permissions boundary) and detaching a teammate policy from whoever attached it, limited by iam:PolicyARN to this stack's teammate policies.`,
+    },
+    { construct: iam.role, rule: wildcardResource(rolePattern('job')), reason: `Job roles are ${prefix}-<environment>-job under /${prefix}/; created only with the permissions boundary; ${PER_ENVIRONMENT_NAMES}.` },
+    {
+      construct: iam.role,
+      rule: wildcardResource(rolePattern('instance')),
+      reason: `Instance roles are ${prefix}-<environment>-instance under /${prefix}/; created only with the permissions boundary, passed only to EC2; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: iam.role,
+      rule: wildcardResource(`${iamArn}:instance-profile/${prefix}/${prefix}-*-instance`),
+      reason: `Instance profiles are ${prefix}-<environment>-instance under /${prefix}/; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: iam.role,
+      rule: wildcardResource(`${iamArn}:policy/${prefix}/${prefix}-*-user`),
+      reason: `Teammate policies are ${prefix}-<environment>-user under /${prefix}/ (the boundary policy does not match, and is explicitly denied); ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: batch.role,
+      rule: wildcardResource('*'),
+      reason: `${XRAY}. Batch DescribeComputeEnvironments/DescribeJobQueues and EC2 DescribeSubnets/SecurityGroups/Vpcs (which Batch validation calls with the caller's permissions) support no resource-level permissions either.`,
+    },
+    {
+      construct: batch.role,
+      rule: wildcardResource(rolePattern('instance')),
+      reason: `The compute environment names the environment's instance profile: its role (${prefix}-<environment>-instance, carrying the boundary) may be passed to EC2 only; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: batch.role,
+      rule: wildcardResource(`${batchArn}:compute-environment/${prefix}-*`),
+      reason: `Compute environments are ${prefix}-<environment>; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: batch.role,
+      rule: wildcardResource(`${batchArn}:job-queue/${prefix}-*`),
+      reason: `Job queues are ${prefix}-<environment>; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: batch.role,
+      rule: wildcardResource(`${iamArn}:role/aws-service-role/batch.amazonaws.com/*`),
+      reason:
+        "Creating Batch's service-linked role, if the account has none yet; also limited by iam:AWSServiceName to batch.amazonaws.com. AWS names the role itself, under this fixed path.",
+    },
+
+    // ---- API function and state machines.
+    { construct: stack.apiFunction.role, rule: wildcardResource('*'), reason: `${XRAY}.` },
+    ...[provision, teardown].map((machine) => ({
+      construct: machine.role,
+      rule: wildcardResource('*'),
+      reason: `${XRAY}. Logging to CloudWatch Logs needs the log-delivery actions (logs:CreateLogDelivery, PutResourcePolicy, ...), which support no resource-level permissions.`,
+    })),
+
+    // ---- API Gateway.
+    {
+      construct: restApi,
+      rule: 'AwsSolutions-COG4',
+      reason:
+        'Teammates are IAM principals of the account: every method uses AWS_IAM (SigV4) authorization and a resource policy admits only this account (or organisation). There is no user pool to authorize against.',
+    },
+    {
+      construct: restApi,
+      rule: 'AwsSolutions-APIG3',
+      reason:
+        'Every request must be SigV4-signed by a principal of the account before it reaches the API, and the stage is throttled; a WAF web ACL would add a monthly fixed cost to a stack that is meant to cost nothing while idle.',
+    },
+    {
+      construct: restApi,
+      rule: `AwsSolutions-IAM4[Policy::arn:${partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]`,
+      reason:
+        "API Gateway's account-wide CloudWatch role (needed for execution logs): AmazonAPIGatewayPushToCloudWatchLogs is the policy AWS documents for it, and API Gateway writes to log groups it names itself.",
+    },
+  ];
+}
+
+export function acknowledgeFindings(stack: MfenvStack, prefix: string): void {
+  for (const { construct, rule, reason } of acknowledgements(stack, prefix)) {
+    Validations.of(construct).acknowledge({ id: rule, reason });
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * What each step Lambda may do, on which resources. The resource patterns are built by the same naming
+ * function the steps use (lambdas/core/naming.ts) with `*` for the environment name, so the grants and the
+ * names the steps create cannot drift apart. Grants that come with a setting (table, network, boundary,
+ * Batch service role, state machines) live with their bind helper in ./functions.ts.
+ */
+import { Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { Construct } from 'constructs';
+import { namesFor } from '../lambdas/core/naming';
+import type { StepFunctionId } from '../lambdas/steps/catalogue';
+
+/** ARN patterns that match every environment's resources of one kind, and nothing else. */
+export interface ResourcePatterns {
+  bucket: string;
+  bucketObjects: string;
+  jobRole: string;
+  instanceRole: string;
+  instanceProfile: string;
+  teammatePolicy: string;
+  computeEnvironment: string;
+  jobQueue: string;
+}
+
+export function resourcePatterns(scope: Construct, prefix: string, stackName: string): ResourcePatterns {
+  const stack = Stack.of(scope);
+  const names = namesFor({ prefix, stackName, accountId: stack.account, region: stack.region, partition: stack.partition }, '*');
+  // Bucket names end in a hash of account, region and stack, unknown until deploy: match on the prefix.
+  const bucket = `arn:${stack.partition}:s3:::${prefix}-*`;
+  return {
+    bucket,
+    bucketObjects: `${bucket}/*`,
+    jobRole: names.jobRoleArn,
+    instanceRole: names.instanceRoleArn,
+    instanceProfile: names.instanceProfileArn,
+    teammatePolicy: names.userPolicyArn,
+    computeEnvironment: names.computeEnvironmentArn,
+    jobQueue: names.jobQueueArn,
+  };
+}
+
+const statement = (props: iam.PolicyStatementProps) => new iam.PolicyStatement(props);
+
+/** Grants per step Lambda beyond its bound settings. Keyed by the catalogue, so no step Lambda is missed. */
+export const STEP_PERMISSIONS: Record<StepFunctionId, (patterns: ResourcePatterns) => iam.PolicyStatement[]> = {
+  // Its table and the teardown state machine come with bindRegistry and bindStateMachine.
+  registry: () => [],
+
+  bucket: (p) => [
+    statement({
+      sid: 'ManageEnvironmentBuckets',
+      actions: [
+        's3:CreateBucket',
+        's3:DeleteBucket',
+        's3:PutBucketPublicAccessBlock',
+        's3:GetBucketPublicAccessBlock',
+        's3:PutEncryptionConfiguration',
+        's3:GetEncryptionConfiguration',
+        's3:PutBucketOwnershipControls',
+        's3:GetBucketOwnershipControls',
+        's3:PutBucketPolicy',
+        's3:GetBucketPolicy',
+        's3:PutBucketTagging',
+        's3:GetBucketTagging',
+        's3:ListBucket',
+        's3:ListBucketVersions',
+        's3:ListBucketMultipartUploads',
+      ],
+      resources: [p.bucket],
+    }),
+    statement({
+      // Emptying a bucket on `DELETE ?purge=true`; never reading what is in it.
+      sid: 'EmptyEnvironmentBuckets',
+      actions: ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:AbortMultipartUpload'],
+      resources: [p.bucketObjects],
+    }),
+  ],
+
+  // Creating roles (and what may change their permissions) comes with bindPermissionsBoundary.
+  iam: (p) => [
+    statement({
+      sid: 'InspectAndDeleteEnvironmentRoles',
+      actions: [
+        'iam:GetRole',
+        'iam:TagRole',
+        'iam:DeleteRole',
+        'iam:GetRolePolicy',
+        'iam:ListRolePolicies',
+        'iam:DeleteRolePolicy',
+        'iam:ListAttachedRolePolicies',
+        'iam:DetachRolePolicy',
+        'iam:ListInstanceProfilesForRole',
+      ],
+      resources: [p.jobRole, p.instanceRole],
+    }),
+    statement({
+      sid: 'ManageEnvironmentInstanceProfiles',
+      actions: [
+        'iam:CreateInstanceProfile',
+        'iam:GetInstanceProfile',
+        'iam:TagInstanceProfile',
+        'iam:DeleteInstanceProfile',
+        'iam:AddRoleToInstanceProfile',
+        'iam:RemoveRoleFromInstanceProfile',
+      ],
+      resources: [p.instanceProfile],
+    }),
+    statement({
+      // AWS requires PassRole on the role that AddRoleToInstanceProfile puts in a profile. Only the instance
+      // role (which carries the boundary), and only towards EC2, the one service that uses a profile.
+      sid: 'PutInstanceRoleInProfile',
+      actions: ['iam:PassRole'],
+      resources: [p.instanceRole],
+      conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+    }),
+    statement({
+      sid: 'ManageTeammatePolicies',
+      actions: [
+        'iam:CreatePolicy',
+        'iam:GetPolicy',
+        'iam:TagPolicy',
+        'iam:DeletePolicy',
+        'iam:CreatePolicyVersion',
+        'iam:GetPolicyVersion',
+        'iam:ListPolicyVersions',
+        'iam:DeletePolicyVersion',
+        'iam:ListEntitiesForPolicy',
+      ],
+      resources: [p.teammatePolicy],
+    }),
+    statement({
+      // A teammate policy can only be deleted once detached from whoever attached it (users, groups or
+      // roles anywhere in the account): allowed for this stack's teammate policies only.
+      sid: 'DetachTeammatePolicies',
+      actions: ['iam:DetachUserPolicy', 'iam:DetachGroupPolicy', 'iam:DetachRolePolicy'],
+      resources: ['*'],
+      conditions: { ArnLike: { 'iam:PolicyARN': p.teammatePolicy } },
+    }),
+  ],
+
+  batch: (p) => [
+    statement({
+      sid: 'ManageEnvironmentComputeAndQueues',
+      actions: [
+        'batch:CreateComputeEnvironment',
+        'batch:UpdateComputeEnvironment',
+        'batch:DeleteComputeEnvironment',
+        'batch:CreateJobQueue',
+        'batch:UpdateJobQueue',
+        'batch:DeleteJobQueue',
+        'batch:TagResource',
+      ],
+      resources: [p.computeEnvironment, p.jobQueue],
+    }),
+    statement({
+      // Batch Describe calls support no resource-level permissions.
+      sid: 'DescribeBatch',
+      actions: ['batch:DescribeComputeEnvironments', 'batch:DescribeJobQueues'],
+      resources: ['*'],
+    }),
+    statement({
+      // The compute environment names the instance profile; its role goes to EC2 instances.
+      sid: 'PassInstanceRoleToEc2',
+      actions: ['iam:PassRole'],
+      resources: [p.instanceRole],
+      conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+    }),
+  ],
+};

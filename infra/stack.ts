@@ -1,0 +1,118 @@
+/**
+ * The bootstrap stack: deployed once by the platform owner, it holds everything the teammates' environments
+ * share (network, registry, permissions boundary), the API, and the two workflows with their step Lambdas.
+ * It costs nothing while idle: no NAT gateway, no Elastic IP, no database server, no provisioned capacity.
+ */
+import { type App, CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { Construct } from 'constructs';
+import { Api } from './api';
+import { ConfigError, CONTEXT, type MfenvConfig, readConfig } from './config';
+import {
+  batchServiceLinkedRoleArn,
+  bindDeployment,
+  bindRegistry,
+  bindStateMachine,
+  type DeploymentSettings,
+  MfenvFunction,
+} from './functions';
+import { acknowledgeFindings } from './nag';
+import { Network } from './network';
+import { createPermissionsBoundary, createRegistryTable } from './registry';
+import { Workflows } from './workflows';
+
+/** Where the API Lambda's handler lives (exports `handler`). */
+export const API_HANDLER_ENTRY = 'lambdas/api/handler.ts';
+
+export interface MfenvStackProps extends StackProps {
+  config: MfenvConfig;
+  /** Record the reasoned cdk-nag acknowledgements (infra/nag.ts). Default true; false lets a test see every raw finding. */
+  acknowledgeNagFindings?: boolean;
+}
+
+export class MfenvStack extends Stack {
+  readonly network: Network;
+  readonly workflows: Workflows;
+  readonly api: Api;
+  readonly apiFunction: MfenvFunction;
+
+  constructor(scope: Construct, id: string, props: MfenvStackProps) {
+    const { config } = props;
+    super(scope, id, {
+      ...props,
+      stackName: config.stackName,
+      description: 'mfenv bootstrap: self-service Metaflow environments (API, workflows, shared public-subnet VPC, registry).',
+    });
+
+    this.network = new Network(this, 'Network', { vpcId: config.vpcId, availabilityZones: config.availabilityZones });
+    const table = createRegistryTable(this);
+    const boundary = createPermissionsBoundary(this, config.prefix, this.stackName);
+    const deployment: DeploymentSettings = { prefix: config.prefix, stackName: this.stackName, accountId: this.account };
+
+    this.workflows = new Workflows(this, 'Workflows', {
+      config,
+      deployment,
+      table,
+      network: this.network,
+      boundaryArn: boundary.managedPolicyArn,
+      batchServiceRoleArn: config.batchServiceRoleArn ?? batchServiceLinkedRoleArn(this),
+    });
+    const { provision, teardown } = this.workflows.stateMachines;
+
+    this.apiFunction = new MfenvFunction(this, 'ApiHandler', {
+      entry: API_HANDLER_ENTRY,
+      description: 'Serves /environments: validates, authorizes, records and starts the workflows.',
+      // API Gateway waits at most 29 seconds for an integration.
+      timeout: Duration.seconds(25),
+    });
+    bindDeployment(this.apiFunction, deployment);
+    bindRegistry(this.apiFunction, table, 'api');
+    bindStateMachine(this.apiFunction, 'provisionStateMachineArn', provision.stateMachineArn);
+    bindStateMachine(this.apiFunction, 'teardownStateMachineArn', teardown.stateMachineArn);
+    this.apiFunction
+      .setSetting('maxVcpusCeiling', String(config.maxVcpusCeiling))
+      .setSetting('maxEnvironments', String(config.maxEnvironments))
+      .setSetting('maxEnvironmentsPerOwner', String(config.maxEnvironmentsPerOwner))
+      .setSetting('admins', config.admins.join(','));
+
+    this.api = new Api(this, 'Http', {
+      handler: this.apiFunction,
+      maxVcpusCeiling: config.maxVcpusCeiling,
+      organizationId: config.organizationId,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the mfenv API (sign requests with SigV4, service execute-api).' });
+    new CfnOutput(this, 'Region', { value: this.region, description: 'Region of the API and of every environment.' });
+    new CfnOutput(this, 'RegistryTableName', { value: table.tableName, description: 'DynamoDB table of environment records.' });
+    new CfnOutput(this, 'PermissionsBoundaryArn', {
+      value: boundary.managedPolicyArn,
+      description: 'Permissions boundary every environment role carries.',
+    });
+
+    if (props.acknowledgeNagFindings ?? true) acknowledgeFindings(this, config.prefix);
+  }
+}
+
+/**
+ * Builds the mfenv app from its context: the stack, checked by cdk-nag's AwsSolutions pack. Used by
+ * infra/app.ts (`cdk synth`) and by the infra tests, so both check the same thing.
+ */
+export function buildMfenvApp(app: App): MfenvStack {
+  const config = readConfig(app.node);
+  let env: StackProps['env'];
+  if (config.vpcId) {
+    // Looking up an existing VPC needs to know where to look.
+    const account = process.env.CDK_DEFAULT_ACCOUNT;
+    const region = process.env.CDK_DEFAULT_REGION;
+    if (!account || !region) {
+      throw new ConfigError(
+        `Context ${CONTEXT.vpcId} needs the target account and region: run cdk with credentials and a region (AWS_PROFILE / AWS_REGION), or leave ${CONTEXT.vpcId} empty to create a VPC.`,
+      );
+    }
+    env = { account, region };
+  }
+  const stack = new MfenvStack(app, 'Mfenv', { config, env });
+  // Policy validation at synth: an unacknowledged finding fails `cdk synth` (report: policy-validation-report.json).
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+  return stack;
+}
