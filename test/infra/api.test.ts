@@ -1,0 +1,256 @@
+/**
+ * The HTTP API as API Gateway will run it: the routes of DESIGN §4, IAM auth on each, the account-only
+ * resource policy, logging and tracing, the POST body model, and RFC 9457 answers for API Gateway's own errors.
+ */
+import { z } from 'zod';
+import { API_STAGE, API_THROTTLING, GATEWAY_PROBLEMS, createRequestJsonSchema } from '../../infra/api';
+import { CONTEXT } from '../../infra/config';
+import { LOG_RETENTION } from '../../infra/functions';
+import { createRequestSchema } from '../../lambdas/core/environment';
+import { type Synthesized, logicalIdOf, readable, resourcesOfType, synthesize } from './synth';
+
+type Resources = Synthesized['json']['Resources'];
+
+/** `METHOD /path` of every API Gateway method, from the resource tree. */
+function routesOf(resources: Resources): Map<string, Record<string, any>> {
+  const paths = new Map<string, string>();
+  const pathOf = (ref: unknown): string => {
+    if (typeof ref === 'object' && ref && 'Fn::GetAtt' in ref) return ''; // the root resource
+    const id = (ref as { Ref: string }).Ref;
+    if (!paths.has(id)) {
+      const resource = resources[id]!.Properties!;
+      paths.set(id, `${pathOf(resource.ParentId)}/${resource.PathPart}`);
+    }
+    return paths.get(id)!;
+  };
+  const routes = new Map<string, Record<string, any>>();
+  for (const [, method] of Object.entries(resources).filter(([, r]) => r.Type === 'AWS::ApiGateway::Method')) {
+    const properties = method.Properties!;
+    routes.set(`${properties.HttpMethod} ${pathOf(properties.ResourceId) || '/'}`, properties);
+  }
+  return routes;
+}
+
+/** A gateway response body with its `$context` variables filled in as API Gateway would. */
+function renderProblem(template: string): Record<string, unknown> {
+  return JSON.parse(
+    template
+      .replaceAll('$context.path', '/v1/environments')
+      .replaceAll('$context.requestId', '1d7a1c34-9f5e-4ad0-9a6b-9c1f2d3e4f50')
+      .replaceAll('$context.error.validationErrorString', '[object has missing required properties ([name])]'),
+  );
+}
+
+describe('the API', () => {
+  let synthesized: Synthesized;
+  beforeAll(() => {
+    synthesized = synthesize();
+  });
+
+  it('serves exactly the routes of the contract', () => {
+    // prepare
+    const { json } = synthesized;
+
+    // act
+    const routes = [...routesOf(json.Resources).keys()].sort();
+
+    // assess
+    expect(routes).toEqual(
+      [
+        'GET /environments',
+        'POST /environments',
+        'GET /environments/{name}',
+        'DELETE /environments/{name}',
+        'GET /environments/{name}/config',
+      ].sort(),
+    );
+  });
+
+  it('requires SigV4 (AWS_IAM) on every method', () => {
+    // prepare
+    const { json } = synthesized;
+
+    // act
+    const methods = resourcesOfType(json, 'AWS::ApiGateway::Method').map(([, method]) => method.Properties!);
+
+    // assess
+    expect(methods.length).toBeGreaterThan(0);
+    for (const method of methods.filter((m) => m.HttpMethod !== 'OPTIONS')) {
+      expect(method.AuthorizationType).toBe('AWS_IAM');
+    }
+    expect(methods.some((m) => m.HttpMethod === 'OPTIONS')).toBe(false);
+  });
+
+  it('sends every route to the one API Lambda as a proxy integration', () => {
+    // prepare
+    const { json, stack } = synthesized;
+    const apiFunction = logicalIdOf(stack.apiFunction);
+
+    // act
+    const integrations = [...routesOf(json.Resources).values()].map((method) => readable(method.Integration));
+
+    // assess
+    for (const integration of integrations) {
+      expect(integration.Type).toBe('AWS_PROXY');
+      expect(integration.Uri).toContain(`/functions/\${${apiFunction}.Arn}/invocations`);
+    }
+    const permissions = resourcesOfType(json, 'AWS::Lambda::Permission').map(([, p]) => readable(p.Properties));
+    expect(permissions).toHaveLength(integrations.length);
+    for (const permission of permissions) {
+      expect(permission.Principal).toBe('apigateway.amazonaws.com');
+      // Only through the deployed stage, never the console's test-invoke.
+      expect(permission.SourceArn).toMatch(/\/\$\{HttpApiDeploymentStage\w+\}\/(GET|POST|DELETE)\/environments/);
+    }
+  });
+
+  it('admits only principals of its own account, and denies everyone else explicitly', () => {
+    // prepare
+    const { json } = synthesized;
+
+    // act
+    const [, restApi] = resourcesOfType(json, 'AWS::ApiGateway::RestApi')[0]!;
+    const statements = readable(restApi.Properties!.Policy.Statement);
+
+    // assess
+    expect(statements).toEqual([
+      {
+        Sid: 'ThisAccount',
+        Effect: 'Allow',
+        Principal: { AWS: 'arn:${AWS::Partition}:iam::${AWS::AccountId}:root' },
+        Action: 'execute-api:Invoke',
+        Resource: 'execute-api:/*',
+      },
+      {
+        Sid: 'NobodyElse',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 'execute-api:Invoke',
+        Resource: 'execute-api:/*',
+        Condition: { StringNotEquals: { 'aws:PrincipalAccount': '${AWS::AccountId}' } },
+      },
+    ]);
+  });
+
+  it('logs every request as JSON to a log group with retention, traces with X-Ray and throttles the stage', () => {
+    // prepare
+    const { json } = synthesized;
+
+    // act
+    const stages = resourcesOfType(json, 'AWS::ApiGateway::Stage');
+
+    // assess
+    expect(stages).toHaveLength(1);
+    const stage = stages[0]![1].Properties!;
+    expect(stage.StageName).toBe(API_STAGE);
+    expect(stage.TracingEnabled).toBe(true);
+    const logGroupId = stage.AccessLogSetting.DestinationArn['Fn::GetAtt'][0];
+    expect(json.Resources[logGroupId]!.Type).toBe('AWS::Logs::LogGroup');
+    expect(json.Resources[logGroupId]!.Properties!.RetentionInDays).toBe(LOG_RETENTION);
+    const line = JSON.parse(stage.AccessLogSetting.Format);
+    expect(line).toMatchObject({ requestId: '$context.requestId', status: '$context.status', userArn: '$context.identity.userArn' });
+    expect(stage.MethodSettings).toEqual([
+      expect.objectContaining({
+        HttpMethod: '*',
+        ResourcePath: '/*',
+        LoggingLevel: 'ERROR',
+        DataTraceEnabled: false,
+        ThrottlingRateLimit: API_THROTTLING.rateLimit,
+        ThrottlingBurstLimit: API_THROTTLING.burstLimit,
+      }),
+    ]);
+  });
+
+  it('validates the POST body against the create-request model, and the name path parameter everywhere', () => {
+    // prepare
+    const { json } = synthesized;
+    const routes = routesOf(json.Resources);
+
+    // act
+    const post = routes.get('POST /environments')!;
+    const validatorOf = (method: Record<string, any>) => json.Resources[method.RequestValidatorId.Ref]!.Properties!;
+
+    // assess
+    expect(validatorOf(post)).toMatchObject({ ValidateRequestBody: true, ValidateRequestParameters: true });
+    const model = json.Resources[post.RequestModels['application/json'].Ref]!.Properties!;
+    expect(model.ContentType).toBe('application/json');
+    expect(model.Schema).toEqual(createRequestJsonSchema(64));
+    for (const route of ['GET /environments/{name}', 'DELETE /environments/{name}', 'GET /environments/{name}/config']) {
+      const method = routes.get(route)!;
+      expect(method.RequestParameters['method.request.path.name']).toBe(true);
+      expect(validatorOf(method)).toMatchObject({ ValidateRequestParameters: true });
+    }
+  });
+
+  it('answers API Gateway errors (the 4XX and 5XX defaults included) as RFC 9457 problem documents', () => {
+    // prepare
+    const { json } = synthesized;
+
+    // act
+    const responses = resourcesOfType(json, 'AWS::ApiGateway::GatewayResponse').map(([, r]) => r.Properties!);
+
+    // assess
+    const types = responses.map((response) => response.ResponseType);
+    expect(types).toEqual(expect.arrayContaining(['DEFAULT_4XX', 'DEFAULT_5XX', 'BAD_REQUEST_BODY', 'MISSING_AUTHENTICATION_TOKEN', 'ACCESS_DENIED']));
+    expect(responses).toHaveLength(GATEWAY_PROBLEMS.length);
+    for (const response of responses) {
+      expect(response.ResponseParameters['gatewayresponse.header.Content-Type']).toBe("'application/problem+json'");
+      const problem = renderProblem(response.ResponseTemplates['application/json']);
+      expect(problem).toMatchObject({ type: 'about:blank', title: expect.any(String), detail: expect.any(String), instance: '/v1/environments' });
+      expect((problem.detail as string).length).toBeGreaterThan(40);
+      if (response.StatusCode) expect(problem.status).toBe(Number(response.StatusCode));
+      else expect(response.ResponseType).toMatch(/^DEFAULT_/);
+    }
+    const badBody = responses.find((response) => response.ResponseType === 'BAD_REQUEST_BODY')!;
+    expect(renderProblem(badBody.ResponseTemplates['application/json']).errors).toEqual([
+      { field: 'body', message: '[object has missing required properties ([name])]' },
+    ]);
+  });
+});
+
+describe('the create-request model', () => {
+  it('is the zod request schema, with the deployment ceiling and unknown fields refused', () => {
+    // prepare
+    const ceiling = 128;
+
+    // act
+    const { json } = synthesize({ [CONTEXT.maxVcpusCeiling]: ceiling });
+
+    // assess
+    const [, model] = resourcesOfType(json, 'AWS::ApiGateway::Model')[0]!;
+    const schema = model.Properties!.Schema;
+    expect(schema).toEqual({
+      ...z.toJSONSchema(createRequestSchema(ceiling), { target: 'draft-4', io: 'input' }),
+      title: 'CreateEnvironmentRequest',
+    });
+    expect(schema.$schema).toBe('http://json-schema.org/draft-04/schema#');
+    expect(schema.additionalProperties).toBe(false);
+    expect(schema.required).toEqual(['name']);
+    expect(schema.properties.maxVcpus).toMatchObject({ type: 'integer', minimum: 1, maximum: ceiling });
+    expect(Object.keys(schema.properties).sort()).toEqual(['gpu', 'maxVcpus', 'name', 'owner']);
+  });
+});
+
+describe('the API of an organisation', () => {
+  it('also admits principals of the organisation, and denies whoever is in neither', () => {
+    // prepare
+    const organizationId = 'o-abcd123456';
+
+    // act
+    const { json } = synthesize({ [CONTEXT.organizationId]: organizationId });
+
+    // assess
+    const [, restApi] = resourcesOfType(json, 'AWS::ApiGateway::RestApi')[0]!;
+    const statements = readable(restApi.Properties!.Policy.Statement);
+    expect(statements).toContainEqual({
+      Sid: 'ThisOrganization',
+      Effect: 'Allow',
+      Principal: { AWS: '*' },
+      Action: 'execute-api:Invoke',
+      Resource: 'execute-api:/*',
+      Condition: { StringEquals: { 'aws:PrincipalOrgID': organizationId } },
+    });
+    expect(statements.find((statement: { Sid: string }) => statement.Sid === 'NobodyElse').Condition).toEqual({
+      StringNotEquals: { 'aws:PrincipalAccount': '${AWS::AccountId}', 'aws:PrincipalOrgID': organizationId },
+    });
+  });
+});

@@ -1,0 +1,113 @@
+/**
+ * Deploy-time settings: what cdk.json and `-c` may say, and the sentence a wrong value gets. A bad value
+ * must stop the synth before anything reaches CloudFormation.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { CONTEXT, ConfigError, DEFAULT_CONFIG, readConfig } from '../../infra/config';
+import { PROJECT_ROOT, cdkJsonContext } from './synth';
+
+const reader = (context: Record<string, unknown>) => ({ tryGetContext: (key: string) => context[key] });
+
+describe('readConfig', () => {
+  it('reads the defaults from cdk.json', () => {
+    // prepare
+    const context = cdkJsonContext();
+
+    // act
+    const config = readConfig(reader(context));
+
+    // assess
+    expect(config).toEqual(DEFAULT_CONFIG);
+  });
+
+  it('accepts command-line strings for numbers and lists (cdk -c key=value)', () => {
+    // prepare
+    const context = {
+      [CONTEXT.maxVcpusCeiling]: '256',
+      [CONTEXT.admins]: 'arn:aws:iam::123456789012:role/PlatformAdmin, arn:aws:iam::123456789012:user/alice',
+      [CONTEXT.availabilityZones]: '["eu-west-1a","eu-west-1b","eu-west-1c"]',
+      [CONTEXT.spotAllocationStrategy]: 'SPOT_PRICE_CAPACITY_OPTIMIZED',
+      [CONTEXT.organizationId]: 'o-abcd123456',
+    };
+
+    // act
+    const config = readConfig(reader(context));
+
+    // assess
+    expect(config.maxVcpusCeiling).toBe(256);
+    expect(config.admins).toEqual(['arn:aws:iam::123456789012:role/PlatformAdmin', 'arn:aws:iam::123456789012:user/alice']);
+    expect(config.availabilityZones).toEqual(['eu-west-1a', 'eu-west-1b', 'eu-west-1c']);
+    expect(config.spotAllocationStrategy).toBe('SPOT_PRICE_CAPACITY_OPTIMIZED');
+    expect(config.organizationId).toBe('o-abcd123456');
+  });
+
+  it.each([
+    [CONTEXT.spotAllocationStrategy, 'BEST_FIT', /SPOT_CAPACITY_OPTIMIZED, SPOT_PRICE_CAPACITY_OPTIMIZED/],
+    [CONTEXT.prefix, 'mf-team', /no hyphen/],
+    [CONTEXT.prefix, 'MFENV', /lower-case/],
+    [CONTEXT.maxEnvironments, 51, /from 1 to 50/],
+    [CONTEXT.maxVcpusCeiling, '12.5', /whole number/],
+    [CONTEXT.admins, ['alice'], /IAM user or role ARN/],
+    [CONTEXT.admins, '["arn:aws:iam::123456789012:user/alice"', /not valid JSON/],
+    [CONTEXT.organizationId, 'my-org', /o-abcd123456/],
+    [CONTEXT.vpcId, 'default', /vpc-0123456789abcdef0/],
+    [CONTEXT.availabilityZones, ['us-east-1a'], /at least two/],
+    [CONTEXT.batchServiceRoleArn, 'AWSServiceRoleForBatch', /IAM role ARN/],
+  ])('refuses %s = %j with a sentence naming the key', (key, value, expected) => {
+    // prepare
+    const context = { [key]: value };
+
+    // act
+    const read = () => readConfig(reader(context));
+
+    // assess
+    expect(read).toThrow(ConfigError);
+    expect(read).toThrow(key);
+    expect(read).toThrow(expected);
+  });
+
+  it('refuses a per-teammate quota above the account-wide one', () => {
+    // prepare
+    const context = { [CONTEXT.maxEnvironments]: 3, [CONTEXT.maxEnvironmentsPerOwner]: 5 };
+
+    // act
+    const read = () => readConfig(reader(context));
+
+    // assess
+    expect(read).toThrow(/mfenv:maxEnvironmentsPerOwner \(5\) is larger than mfenv:maxEnvironments \(3\)/);
+  });
+
+  it('refuses zones together with an existing VPC, whose subnets decide the zones', () => {
+    // prepare
+    const context = { [CONTEXT.vpcId]: 'vpc-0123456789abcdef0', [CONTEXT.availabilityZones]: ['us-east-1a', 'us-east-1b'] };
+
+    // act
+    const read = () => readConfig(reader(context));
+
+    // assess
+    expect(read).toThrow(/Remove one of the two/);
+  });
+});
+
+describe('cdk synth with a wrong setting', () => {
+  it('stops with the sentence and exit status 1, not a stack trace', () => {
+    // prepare: the CDK CLI hands context to the app in CDK_CONTEXT_JSON.
+    const context = { ...cdkJsonContext(), [CONTEXT.spotAllocationStrategy]: 'CHEAPEST' };
+
+    // act
+    const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'infra/app.ts')], {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: mkdtempSync(path.join(tmpdir(), 'mfenv-synth-')) },
+    });
+
+    // assess
+    expect(run.status).toBe(1);
+    expect(run.stderr.trim()).toBe(
+      'mfenv: Context mfenv:spotAllocationStrategy is "CHEAPEST"; it must be one of SPOT_CAPACITY_OPTIMIZED, SPOT_PRICE_CAPACITY_OPTIMIZED.',
+    );
+  });
+});

@@ -1,0 +1,261 @@
+/**
+ * Least privilege, as the template states it (DESIGN §7): each step Lambda and the API hold only their own
+ * actions, on names under the prefix; roles can only be created with the permissions boundary; PassRole
+ * only towards a named service; no wildcard actions.
+ */
+import { CONTEXT } from '../../infra/config';
+import { ECS_INSTANCE_MANAGED_POLICY } from '../../lambdas/core/policies';
+import { STEP_FUNCTION_IDS, type StepFunctionId } from '../../lambdas/steps/catalogue';
+import { API_HANDLER_ENTRY } from '../../infra/stack';
+import { STEP_FUNCTIONS } from '../../lambdas/steps/catalogue';
+import { actionsCalledBy } from './sources';
+import { type Synthesized, logicalIdOf, readable, resourcesOfType, synthesize } from './synth';
+
+interface Statement {
+  Sid?: string;
+  Effect: 'Allow' | 'Deny';
+  Action: string | string[];
+  Resource: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+const list = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
+const actionsOf = (statements: Statement[]) => statements.flatMap((statement) => list(statement.Action));
+
+/** Every statement of every inline policy attached to a role, readable. */
+function statementsOfRole(json: Synthesized['json'], roleId: string): Statement[] {
+  return resourcesOfType(json, 'AWS::IAM::Policy')
+    .filter(([, policy]) => policy.Properties!.Roles.some((role: { Ref: string }) => role.Ref === roleId))
+    .flatMap(([, policy]) => readable(policy.Properties!.PolicyDocument.Statement) as Statement[]);
+}
+
+/** Every statement in the template: inline policies, managed policies and role-embedded policies. */
+function allStatements(json: Synthesized['json']): Statement[] {
+  return Object.values(json.Resources).flatMap((resource) => {
+    const properties = resource.Properties ?? {};
+    if (resource.Type === 'AWS::IAM::Policy' || resource.Type === 'AWS::IAM::ManagedPolicy') return readable(properties.PolicyDocument.Statement);
+    if (resource.Type === 'AWS::IAM::Role') return list(properties.Policies).flatMap((policy: any) => readable(policy.PolicyDocument.Statement));
+    return [];
+  });
+}
+
+describe('the permissions of the functions and state machines', () => {
+  let synthesized: Synthesized;
+  let roles: Record<StepFunctionId | 'api', Statement[]>;
+  let boundaryRef: string;
+  beforeAll(() => {
+    synthesized = synthesize();
+    const { stack, json } = synthesized;
+    roles = {
+      ...(Object.fromEntries(
+        STEP_FUNCTION_IDS.map((id) => [id, statementsOfRole(json, logicalIdOf(stack.workflows.stepFunctions[id].role))]),
+      ) as Record<StepFunctionId, Statement[]>),
+      api: statementsOfRole(json, logicalIdOf(stack.apiFunction.role)),
+    };
+    boundaryRef = `\${${resourcesOfType(json, 'AWS::IAM::ManagedPolicy')[0]![0]}}`;
+  });
+
+  it('grants no wildcard action anywhere: no "*", no "iam:*", no "<service>:*"', () => {
+    // prepare
+    const { json } = synthesized;
+
+    // act
+    const allowed = actionsOf(allStatements(json).filter((statement) => statement.Effect === 'Allow'));
+
+    // assess
+    expect(allowed.length).toBeGreaterThan(20);
+    expect(allowed.filter((action) => action === '*' || /^[a-z0-9-]+:\*$/.test(action))).toEqual([]);
+  });
+
+  it('lets a role be created, or its permissions changed, only with the permissions boundary attached', () => {
+    // prepare
+    const { json } = synthesized;
+    const guarded = ['iam:CreateRole', 'iam:PutRolePermissionsBoundary', 'iam:PutRolePolicy', 'iam:AttachRolePolicy'];
+
+    // act
+    const allows = allStatements(json).filter(
+      (statement) => statement.Effect === 'Allow' && list(statement.Action).some((action) => guarded.includes(action)),
+    );
+
+    // assess: only the IAM steps hold them, always under the condition
+    expect(allows.length).toBeGreaterThan(0);
+    for (const statement of allows) {
+      expect(statement.Condition?.StringEquals?.['iam:PermissionsBoundary']).toBe(boundaryRef);
+      expect(roles.iam).toContainEqual(statement);
+    }
+    const attach = allows.filter((statement) => list(statement.Action).includes('iam:AttachRolePolicy'));
+    expect(attach.map((statement) => statement.Condition!.StringEquals!['iam:PolicyARN'])).toEqual([ECS_INSTANCE_MANAGED_POLICY]);
+  });
+
+  it('forbids the IAM steps to remove a boundary, swap it, or change the boundary policy', () => {
+    // prepare
+    const denies = roles.iam.filter((statement) => statement.Effect === 'Deny');
+
+    // act
+    const denied = (action: string) => denies.filter((statement) => list(statement.Action).includes(action));
+
+    // assess
+    expect(denied('iam:DeleteRolePermissionsBoundary')).toEqual([expect.objectContaining({ Resource: '*' })]);
+    expect(denied('iam:PutRolePermissionsBoundary')).toEqual([
+      expect.objectContaining({ Resource: '*', Condition: { StringNotEquals: { 'iam:PermissionsBoundary': boundaryRef } } }),
+    ]);
+    for (const action of ['iam:CreatePolicyVersion', 'iam:DeletePolicy', 'iam:SetDefaultPolicyVersion']) {
+      expect(denied(action)).toEqual([expect.objectContaining({ Resource: boundaryRef })]);
+    }
+  });
+
+  it('lets roles be passed only to a named service', () => {
+    // prepare
+    const { json } = synthesized;
+
+    // act
+    const passRole = allStatements(json).filter((statement) => statement.Effect === 'Allow' && list(statement.Action).includes('iam:PassRole'));
+
+    // assess
+    expect(passRole.length).toBeGreaterThan(0);
+    for (const statement of passRole) {
+      expect(list(statement.Action)).toEqual(['iam:PassRole']);
+      expect(statement.Condition?.StringEquals?.['iam:PassedToService']).toMatch(/^(ec2|batch)\.amazonaws\.com$/);
+      expect(list(statement.Resource)).not.toContain('*');
+    }
+    // The instance role goes to EC2 only; only the Batch service role goes to Batch.
+    const toEc2 = passRole.filter((statement) => statement.Condition!.StringEquals!['iam:PassedToService'] === 'ec2.amazonaws.com');
+    expect(toEc2.flatMap((statement) => list(statement.Resource))).toEqual(
+      expect.arrayContaining(['arn:${AWS::Partition}:iam::${AWS::AccountId}:role/mfenv/mfenv-*-instance']),
+    );
+    for (const resource of toEc2.flatMap((statement) => list(statement.Resource))) expect(resource).toMatch(/:role\/mfenv\/mfenv-\*-instance$/);
+    const toBatch = passRole.filter((statement) => statement.Condition!.StringEquals!['iam:PassedToService'] === 'batch.amazonaws.com');
+    expect(toBatch.flatMap((statement) => list(statement.Resource))).toEqual([
+      'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch',
+    ]);
+  });
+
+  it.each([
+    ['registry', /^(dynamodb|states|logs|xray):/],
+    ['bucket', /^(s3|logs|xray):/],
+    ['iam', /^(iam|logs|xray):/],
+    ['batch', /^(batch|iam:(PassRole|CreateServiceLinkedRole)$|ec2:Describe|logs|xray)/],
+    ['api', /^(dynamodb|states|logs|xray):/],
+  ] as const)('keeps the %s function to its own services', (id, allowed) => {
+    // prepare
+    const statements = roles[id].filter((statement) => statement.Effect === 'Allow');
+
+    // act
+    const foreign = actionsOf(statements).filter((action) => !allowed.test(action));
+
+    // assess
+    expect(statements.length).toBeGreaterThan(0);
+    expect(foreign).toEqual([]);
+  });
+
+  it('keeps every S3, IAM and Batch resource of the step functions under the mfenv prefix', () => {
+    // prepare
+    const resources = (['bucket', 'iam', 'batch'] as const).flatMap((id) =>
+      roles[id].filter((statement) => statement.Effect === 'Allow').flatMap((statement) => list(statement.Resource)),
+    );
+
+    // act
+    const outside = resources.filter(
+      (resource) =>
+        resource !== '*' &&
+        !resource.startsWith('${') && // this stack's own log groups
+        !/^arn:\$\{AWS::Partition\}:s3:::mfenv-\*(\/\*)?$/.test(resource) &&
+        !/:(role|instance-profile|policy)\/mfenv\/mfenv-\*-(job|instance|user)$/.test(resource) &&
+        !/:batch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(compute-environment|job-queue)\/mfenv-\*$/.test(resource) &&
+        !resource.includes(':role/aws-service-role/batch.amazonaws.com/'),
+    );
+
+    // assess
+    expect(resources.length).toBeGreaterThan(10);
+    expect(outside).toEqual([]);
+  });
+
+  it('allows * resources only for actions that support nothing narrower, or under a narrowing condition', () => {
+    // prepare
+    const narrowable = (statement: Statement) =>
+      list(statement.Action).filter((action) => !/^(xray:|ec2:Describe|batch:Describe|logs:(CreateLogDelivery|GetLogDelivery|UpdateLogDelivery|DeleteLogDelivery|ListLogDeliveries|PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups))/.test(action));
+
+    // act
+    const unconditionedStar = Object.values(roles)
+      .flat()
+      .filter((statement) => statement.Effect === 'Allow' && list(statement.Resource).includes('*') && !statement.Condition)
+      .flatMap(narrowable);
+
+    // assess
+    expect(unconditionedStar).toEqual([]);
+  });
+
+  it('gives the registry steps single-record access and the teardown only; the API also lists by owner', () => {
+    // prepare
+    const { stack } = synthesized;
+    const table = `\${${logicalIdOf(stack.node.findChild('Registry'))}.Arn}`;
+
+    // act
+    const dynamo = (id: 'registry' | 'api') => roles[id].filter((statement) => list(statement.Action).some((action) => action.startsWith('dynamodb:')));
+    const starts = (id: 'registry' | 'api') =>
+      roles[id].filter((statement) => list(statement.Action).includes('states:StartExecution')).flatMap((statement) => list(statement.Resource));
+
+    // assess
+    expect(dynamo('registry')).toEqual([
+      expect.objectContaining({ Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], Resource: table }),
+    ]);
+    expect(actionsOf(dynamo('api')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:UpdateItem']);
+    expect(dynamo('api').find((statement) => list(statement.Action).includes('dynamodb:Query'))!.Resource).toBe(`${table}/index/byOwner`);
+    expect(starts('registry')).toEqual(['arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:mfenv-teardown']);
+    expect(starts('api').sort()).toEqual(
+      [`\${${logicalIdOf(stack.workflows.stateMachines.provision)}}`, `\${${logicalIdOf(stack.workflows.stateMachines.teardown)}}`].sort(),
+    );
+  });
+
+  it.each([...STEP_FUNCTION_IDS, 'api' as const])('allows the %s function every AWS call its code makes', async (id) => {
+    // prepare
+    const entry = id === 'api' ? API_HANDLER_ENTRY : STEP_FUNCTIONS[id].entry;
+    const allowed = new Set(actionsOf(roles[id].filter((statement) => statement.Effect === 'Allow')));
+
+    // act
+    const called = await actionsCalledBy(entry);
+
+    // assess
+    expect(called.length).toBeGreaterThan(0);
+    expect(called.filter((action) => !allowed.has(action))).toEqual([]);
+  });
+
+  it('gives every function its own role, trusted by Lambda only and without managed policies', () => {
+    // prepare
+    const { stack, json } = synthesized;
+    const functions = [...STEP_FUNCTION_IDS.map((id) => stack.workflows.stepFunctions[id]), stack.apiFunction];
+
+    // act
+    const roleIds = functions.map((fn) => logicalIdOf(fn.role));
+
+    // assess
+    expect(new Set(roleIds).size).toBe(functions.length);
+    for (const roleId of roleIds) {
+      const role = json.Resources[roleId]!.Properties!;
+      expect(role.ManagedPolicyArns).toBeUndefined();
+      expect(role.AssumeRolePolicyDocument.Statement).toEqual([
+        { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+      ]);
+    }
+  });
+});
+
+describe('the permissions of another prefix', () => {
+  it('follow the prefix: names and IAM path', () => {
+    // prepare
+    const prefix = 'ds';
+
+    // act
+    const { json } = synthesize({ [CONTEXT.prefix]: prefix });
+
+    // assess
+    const resources = allStatements(json)
+      .filter((statement) => statement.Effect === 'Allow')
+      .flatMap((statement) => list(statement.Resource));
+    expect(resources).toContain('arn:${AWS::Partition}:s3:::ds-*');
+    expect(resources).toContain('arn:${AWS::Partition}:iam::${AWS::AccountId}:role/ds/ds-*-job');
+    expect(resources).toContain('arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-queue/ds-*');
+    // (the stack keeps its own name, mfenv, for its state machines: only the prefix changed)
+    expect(resources.filter((resource) => resource.includes('mfenv-*') || resource.includes('/mfenv/'))).toEqual([]);
+  });
+});
