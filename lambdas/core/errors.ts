@@ -80,6 +80,11 @@ export class UnsupportedMediaTypeError extends MfenvError {
   override readonly name = 'UnsupportedMediaTypeError';
 }
 
+/** A workflow could not be started (Step Functions refused or was unreachable): not the caller's fault, worth retrying. */
+export class WorkflowUnavailableError extends MfenvError {
+  override readonly name = 'WorkflowUnavailableError';
+}
+
 /** A deployment mistake: a setting is missing or malformed. Never the caller's fault. */
 export class ConfigurationError extends MfenvError {
   override readonly name = 'ConfigurationError';
@@ -120,6 +125,7 @@ export const HTTP_ERRORS: Record<string, { status: number; title: string }> = {
   QuotaExceededError: { status: 409, title: 'Environment quota reached' },
   UnsupportedMediaTypeError: { status: 415, title: 'Unsupported media type' },
   IdempotencyKeyReuseError: { status: 422, title: 'Idempotency-Key reused with a different request' },
+  WorkflowUnavailableError: { status: 503, title: 'The workflow could not be started' },
 };
 
 /** The human sentence of any thrown value. */
