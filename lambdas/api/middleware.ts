@@ -1,0 +1,181 @@
+/**
+ * The one middy middleware bundle every route goes through. Before a route handler runs it:
+ *   1. lower-cases header names (HTTP headers are case-insensitive; API Gateway passes them as sent),
+ *   2. puts requestId and route on the shared logger,
+ *   3. identifies the caller from requestContext.identity.userArn (AWS_IAM auth) — none → 401,
+ *   4. finds the route — none → 404, wrong method → 405 with Allow,
+ *   5. reads the query (each parameter once) and, for routes that take one, the JSON body
+ *      (not JSON by Content-Type → 415, malformed → 400 saying where).
+ * Whatever is thrown on the way (here, in the route, in the domain) becomes an RFC 9457 problem: the errors
+ * listed in HTTP_ERRORS with their status and title, anything else a 500 with a neutral sentence, logged.
+ */
+import type { MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { callerFrom } from '../core/access';
+import {
+  HTTP_ERRORS,
+  MethodNotAllowedError,
+  MfenvError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+  WorkflowUnavailableError,
+  messageOf,
+} from '../core/errors';
+import { logger } from '../core/logger';
+import { settings } from '../core/settings';
+import { type ApiRequest, type ApiResult, problemResult, problemTypeOf } from './http';
+import { type Route, matchRoute } from './router';
+
+/** The proxy event, plus what the middleware made of it for the route handler. */
+export type ApiEvent = APIGatewayProxyEvent & { api?: { request: ApiRequest; route: Route } };
+
+/** Keys this middleware puts on the shared logger, and takes off again when the request is answered. */
+const LOG_KEYS = ['requestId', 'caller', 'route'];
+
+/** Seconds a client should wait before retrying a 503 (a workflow that could not be started). */
+const RETRY_AFTER_UNAVAILABLE_SECONDS = 30;
+
+/** Header names in lower case; a header sent several times keeps its last value, as API Gateway's `headers` does. */
+export function normalizeHeaders(event: Pick<APIGatewayProxyEvent, 'headers' | 'multiValueHeaders'>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, values] of Object.entries(event.multiValueHeaders ?? {})) {
+    const last = values?.at(-1);
+    if (last !== undefined) headers[name.toLowerCase()] = last;
+  }
+  for (const [name, value] of Object.entries(event.headers ?? {})) {
+    if (value !== undefined) headers[name.toLowerCase()] = value;
+  }
+  return headers;
+}
+
+/** Query parameters, each at most once: a repeated one is ambiguous, so it is refused rather than guessed. */
+export function queryOf(event: Pick<APIGatewayProxyEvent, 'queryStringParameters' | 'multiValueQueryStringParameters'>) {
+  const repeated = Object.entries(event.multiValueQueryStringParameters ?? {})
+    .filter(([, values]) => (values?.length ?? 0) > 1)
+    .map(([name]) => name);
+  if (repeated.length > 0) {
+    const errors = repeated.map((field) => ({ field, message: 'is given more than once; give it once' }));
+    throw new ValidationError(`The query is not valid: ${repeated.join(', ')} given more than once.`, errors);
+  }
+  const query: Record<string, string> = {};
+  for (const [name, value] of Object.entries(event.queryStringParameters ?? {})) {
+    if (value !== undefined) query[name] = value;
+  }
+  return query;
+}
+
+/** application/json, or any application/<something>+json, whatever the parameters (charset...). */
+export function isJsonMediaType(contentType: string | undefined): boolean {
+  if (!contentType) return false;
+  const mediaType = contentType.split(';')[0]!.trim().toLowerCase();
+  return mediaType === 'application/json' || /^application\/[\w.+-]+\+json$/.test(mediaType);
+}
+
+const EXAMPLE_BODY = 'send a JSON object such as {"name": "alice", "maxVcpus": 16, "gpu": false}';
+
+/** The JSON body of a request; 415 unless declared JSON, 400 when empty or not JSON. */
+export function parseJsonBody(event: Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded'>, headers: Record<string, string>): unknown {
+  const contentType = headers['content-type'];
+  if (!isJsonMediaType(contentType)) {
+    throw new UnsupportedMediaTypeError(
+      `The body must be JSON, sent with the header Content-Type: application/json` +
+        (contentType ? ` (this request says ${contentType}).` : ' (this request has no Content-Type).'),
+    );
+  }
+  const text = event.body == null ? '' : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  if (text.trim() === '') {
+    throw new ValidationError(`The request has no body: ${EXAMPLE_BODY}.`, [{ field: 'body', message: 'is required' }]);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new ValidationError(`The body is not valid JSON (${messageOf(error)}): ${EXAMPLE_BODY}.`, [
+      { field: 'body', message: 'is not valid JSON' },
+    ]);
+  }
+}
+
+/** The problem document (and extra headers) for anything thrown while serving a request. */
+export function problemFor(error: unknown, instance: string, requestId: string): ApiResult {
+  // Only our own errors speak to the caller: an SDK error that happens to share a name must not become a 4xx.
+  const known = error instanceof MfenvError ? HTTP_ERRORS[error.name] : undefined;
+  if (!known) {
+    return problemResult({
+      type: problemTypeOf('InternalError'),
+      title: 'Internal error',
+      status: 500,
+      detail: `Something went wrong on the server side, not in your request. Try again; if it keeps failing, give the platform owner the request id ${requestId}.`,
+      instance,
+      requestId,
+    });
+  }
+  const mfenvError = error as MfenvError;
+  const headers: Record<string, string> = {};
+  if (mfenvError instanceof MethodNotAllowedError) headers.Allow = mfenvError.allow.join(', ');
+  if (mfenvError instanceof WorkflowUnavailableError) headers['Retry-After'] = String(RETRY_AFTER_UNAVAILABLE_SECONDS);
+  return problemResult(
+    {
+      type: problemTypeOf(mfenvError.name),
+      title: known.title,
+      status: known.status,
+      detail: mfenvError.message,
+      instance,
+      requestId,
+      ...(mfenvError instanceof ValidationError && mfenvError.errors.length > 0 ? { errors: mfenvError.errors } : {}),
+    },
+    headers,
+  );
+}
+
+function requestIdOf(event: APIGatewayProxyEvent, awsRequestId: string | undefined): string {
+  return event.requestContext?.requestId ?? awsRequestId ?? 'unknown';
+}
+
+/**
+ * The bundle. Log keys go on the shared logger (one request at a time per Lambda instance); they are taken
+ * off when the request is answered, so the next request on a warm instance starts clean.
+ */
+export function apiMiddleware(routes: readonly Route[]): MiddlewareObj<ApiEvent, APIGatewayProxyResult> {
+  const startedAt = new WeakMap<object, number>();
+
+  return {
+    name: 'mfenv-api',
+    before: (request) => {
+      const { event } = request;
+      startedAt.set(event, Date.now());
+      const headers = normalizeHeaders(event);
+      const requestId = requestIdOf(event, request.context?.awsRequestId);
+      const method = (event.httpMethod ?? '').toUpperCase();
+      const path = event.path ?? '/';
+      logger.appendKeys({ requestId, route: `${method} ${event.resource ?? path}` });
+
+      // API Gateway authenticates before it routes: so does this.
+      const caller = callerFrom(event.requestContext?.identity?.userArn, settings.admins());
+      logger.appendKeys({ caller: caller.arn });
+
+      const { route, pathParameters } = matchRoute(routes, { method, path, resource: event.resource, pathParameters: event.pathParameters });
+      logger.appendKeys({ route: `${route.method} ${route.pattern}` });
+      const query = queryOf(event);
+      const body = route.jsonBody ? parseJsonBody(event, headers) : undefined;
+      event.api = {
+        route,
+        request: { requestId, method, path, route: route.pattern, pathParameters, query, headers, body, caller },
+      };
+    },
+    after: (request) => {
+      logger.info('request answered', { status: request.response?.statusCode, ms: Date.now() - (startedAt.get(request.event) ?? Date.now()) });
+      logger.removeKeys(LOG_KEYS);
+    },
+    onError: (request) => {
+      const { event, error } = request;
+      const requestId = requestIdOf(event, request.context?.awsRequestId);
+      const response = problemFor(error, event.path ?? '/', requestId);
+      const ms = Date.now() - (startedAt.get(event) ?? Date.now());
+      if (response.statusCode >= 500) logger.error('request failed', { status: response.statusCode, ms, error: error as Error });
+      else logger.info('request refused', { status: response.statusCode, ms, detail: messageOf(error) });
+      logger.removeKeys(LOG_KEYS);
+      request.response = response;
+      return response;
+    },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * The route table of DESIGN §4: method + path pattern → a thin handler that reads the request, calls the
+ * environments service (lambdas/core/environments.ts, where every rule lives) and shapes the answer.
+ */
+import { z } from 'zod';
+import { createRequestSchema, toEnvironmentResource } from '../core/environment';
+import {
+  createEnvironment,
+  deleteEnvironment,
+  getConfigFor,
+  getEnvironmentFor,
+  listEnvironmentsFor,
+} from '../core/environments';
+import { parseOrThrow } from '../core/validation';
+import { type ApiRequest, jsonResult } from './http';
+import { idempotencyKeyOf, withIdempotency } from './idempotency';
+import type { Route } from './router';
+
+/** Seconds a client should wait before polling an environment that is being created or deleted. */
+export const RETRY_AFTER_SECONDS = 10;
+
+const locationOf = (name: string) => `/environments/${name}`;
+
+/** An owner filter is a principal ARN, checked like the `owner` of a create request. */
+const OwnerArn = createRequestSchema(1).shape.owner.unwrap();
+
+const QUERY = {
+  none: z.object({}).strict(),
+  list: z.object({ owner: OwnerArn.optional() }).strict(),
+  delete: z
+    .object({ purge: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((value) => value === 'true') })
+    .strict(),
+};
+
+function queryOf<S extends z.ZodType>(request: ApiRequest, schema: S, allowed: readonly string[]): z.output<S> {
+  return parseOrThrow(schema, request.query, { what: 'The query', where: 'query', allowed });
+}
+
+/** The `{name}` of the path, as sent (the service checks it). */
+const nameOf = (request: ApiRequest) => request.pathParameters.name ?? '';
+
+export const ROUTES: readonly Route[] = [
+  {
+    method: 'POST',
+    pattern: '/environments',
+    jsonBody: true,
+    handle: async (request) => {
+      queryOf(request, QUERY.none, []);
+      return withIdempotency(request.caller, idempotencyKeyOf(request.headers), request.body, async () => {
+        const record = await createEnvironment(request.caller, request.body);
+        return jsonResult(202, toEnvironmentResource(record), {
+          Location: locationOf(record.name),
+          'Retry-After': String(RETRY_AFTER_SECONDS),
+        });
+      });
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/environments',
+    handle: async (request) => {
+      const { owner } = queryOf(request, QUERY.list, ['owner']);
+      const records = await listEnvironmentsFor(request.caller, { owner });
+      return jsonResult(200, { environments: records.map(toEnvironmentResource) });
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/environments/{name}',
+    handle: async (request) => {
+      queryOf(request, QUERY.none, []);
+      return jsonResult(200, toEnvironmentResource(await getEnvironmentFor(request.caller, nameOf(request))));
+    },
+  },
+  {
+    method: 'DELETE',
+    pattern: '/environments/{name}',
+    handle: async (request) => {
+      const { purge } = queryOf(request, QUERY.delete, ['purge']);
+      const { record } = await deleteEnvironment(request.caller, nameOf(request), { purge });
+      const pending = record.status === 'DELETING';
+      return jsonResult(202, toEnvironmentResource(record), {
+        Location: locationOf(record.name),
+        ...(pending ? { 'Retry-After': String(RETRY_AFTER_SECONDS) } : {}),
+      });
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/environments/{name}/config',
+    handle: async (request) => {
+      queryOf(request, QUERY.none, []);
+      const name = nameOf(request);
+      // Exactly the file Metaflow reads; the name it is saved under is the profile it is selected with.
+      return jsonResult(200, await getConfigFor(request.caller, name), {
+        'Content-Disposition': `attachment; filename="config_${name}.json"`,
+      });
+    },
+  },
+];
