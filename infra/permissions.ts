@@ -62,6 +62,8 @@ export const STEP_PERMISSIONS: Record<StepFunctionId, (patterns: ResourcePattern
         's3:GetBucketPolicy',
         's3:PutBucketTagging',
         's3:GetBucketTagging',
+        // CreateBucket carries the tags (so a crash can never leave an untagged bucket); AWS checks this action for that.
+        's3:TagResource',
         's3:ListBucket',
         's3:ListBucketVersions',
         's3:ListBucketMultipartUploads',
