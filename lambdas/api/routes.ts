@@ -2,7 +2,7 @@
  * The route table of DESIGN §4: method + path pattern → a thin handler that reads the request, calls the
  * environments service (lambdas/core/environments.ts, where every rule lives) and shapes the answer.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { createRequestSchema, toEnvironmentResource } from '../core/environment';
 import {
   createEnvironment,

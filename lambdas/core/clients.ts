@@ -15,33 +15,24 @@ import { settings } from './settings';
 /** Adaptive retries absorb throttling when many teammates provision at once. */
 const common = { maxAttempts: 5, retryMode: 'adaptive' as const };
 
-const factories = {
-  batch: () => new BatchClient(common),
-  iam: () => new IAMClient(common),
-  s3: () => new S3Client({ ...common, forcePathStyle: settings.s3ForcePathStyle() }),
-  sfn: () => new SFNClient(common),
-  dynamo: () =>
-    DynamoDBDocumentClient.from(new DynamoDBClient(common), {
-      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
-    }),
-};
-type Factories = typeof factories;
+// One cache per client, each behind its own exported function: a bundle then carries only the SDK clients
+// its code calls (esbuild drops the rest), which keeps every Lambda small and its cold start short.
+let batch: BatchClient | undefined;
+let iam: IAMClient | undefined;
+let s3: S3Client | undefined;
+let sfn: SFNClient | undefined;
+let dynamo: DynamoDBDocumentClient | undefined;
 
-let instances: { [K in keyof Factories]?: ReturnType<Factories[K]> } = {};
-
-function get<K extends keyof Factories>(key: K): ReturnType<Factories[K]> {
-  return (instances[key] ??= factories[key]() as never) as ReturnType<Factories[K]>;
-}
-
-export const clients = {
-  batch: () => get('batch'),
-  iam: () => get('iam'),
-  s3: () => get('s3'),
-  sfn: () => get('sfn'),
-  dynamo: () => get('dynamo'),
-};
+export const batchClient = () => (batch ??= new BatchClient(common));
+export const iamClient = () => (iam ??= new IAMClient(common));
+export const s3Client = () => (s3 ??= new S3Client({ ...common, forcePathStyle: settings.s3ForcePathStyle() }));
+export const sfnClient = () => (sfn ??= new SFNClient(common));
+export const dynamoClient = () =>
+  (dynamo ??= DynamoDBDocumentClient.from(new DynamoDBClient(common), {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+  }));
 
 /** Forget every client, so the next call builds one from the current environment (tests switch endpoints). */
 export function resetClients(): void {
-  instances = {};
+  batch = iam = s3 = sfn = dynamo = undefined;
 }

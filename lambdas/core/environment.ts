@@ -2,7 +2,7 @@
  * The environment model: statuses, the request a teammate sends, the record the registry keeps and the
  * resource the API answers with. zod schemas are the single definition; types are inferred from them.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** `^[a-z][a-z0-9-]{1,30}[a-z0-9]$`: 3 to 32 characters, safe in every AWS name it ends up in. */
 export const ENVIRONMENT_NAME_PATTERN = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;

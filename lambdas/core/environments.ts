@@ -10,7 +10,7 @@
  */
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { type Caller, maySee, ownerIdOf, owns } from './access';
-import { clients } from './clients';
+import { sfnClient } from './clients';
 import {
   type CreateRequest,
   EnvironmentName,
@@ -168,7 +168,7 @@ async function assertQuotas(owner: string, caller: Caller): Promise<void> {
  */
 async function startWorkflow(stateMachineArn: string, name: string, input: string): Promise<void> {
   try {
-    await clients.sfn().send(new StartExecutionCommand({ stateMachineArn, name, input }));
+    await sfnClient().send(new StartExecutionCommand({ stateMachineArn, name, input }));
   } catch (error) {
     if ((error as { name?: string })?.name === 'ExecutionAlreadyExists') {
       logger.info('workflow execution already started', { executionName: name });

@@ -8,7 +8,7 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { clients } from './clients';
+import { dynamoClient } from './clients';
 import { EnvironmentRecord, type EnvironmentStatus, LIVE_STATUSES } from './environment';
 import { EnvironmentStateConflictError, NameTakenError } from './errors';
 import { settings } from './settings';
@@ -33,7 +33,7 @@ function isConditionFailure(error: unknown): boolean {
 }
 
 export async function getEnvironment(name: string): Promise<EnvironmentRecord | undefined> {
-  const { Item } = await clients.dynamo().send(
+  const { Item } = await dynamoClient().send(
     new GetCommand({ TableName: settings.tableName(), Key: { pk: environmentKey(name) }, ConsistentRead: true }),
   );
   return toRecord(Item);
@@ -45,7 +45,7 @@ export async function listEnvironments(options: { owner?: string; includeDeleted
   let ExclusiveStartKey: Record<string, unknown> | undefined;
   do {
     const page = options.owner
-      ? await clients.dynamo().send(
+      ? await dynamoClient().send(
           new QueryCommand({
             TableName: settings.tableName(),
             IndexName: REGISTRY_TABLE.ownerIndex.name,
@@ -55,7 +55,7 @@ export async function listEnvironments(options: { owner?: string; includeDeleted
             ExclusiveStartKey,
           }),
         )
-      : await clients.dynamo().send(
+      : await dynamoClient().send(
           new ScanCommand({
             TableName: settings.tableName(),
             FilterExpression: '#kind = :kind',
@@ -94,7 +94,7 @@ export async function putNewEnvironment(record: EnvironmentRecord, replacingDele
           ExpressionAttributeValues: { ':deleted': 'DELETED', ':generation': replacingDeletedGeneration },
         };
   try {
-    await clients.dynamo().send(
+    await dynamoClient().send(
       new PutCommand({
         TableName: settings.tableName(),
         Item: { pk: environmentKey(record.name), kind: 'environment', ...EnvironmentRecord.parse(record) },
@@ -150,7 +150,7 @@ export async function transition(name: string, change: Transition): Promise<Envi
     condition += ' AND #generation = :expectedGeneration';
   }
   try {
-    const { Attributes } = await clients.dynamo().send(
+    const { Attributes } = await dynamoClient().send(
       new UpdateCommand({
         TableName: settings.tableName(),
         Key: { pk: environmentKey(name) },
@@ -188,7 +188,7 @@ const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 const idempotencyKey = (scopedKeyHash: string) => `IDEMPOTENCY#${scopedKeyHash}`;
 
 export async function getStoredAnswer(scopedKeyHash: string): Promise<StoredAnswer | undefined> {
-  const { Item } = await clients.dynamo().send(
+  const { Item } = await dynamoClient().send(
     new GetCommand({ TableName: settings.tableName(), Key: { pk: idempotencyKey(scopedKeyHash) }, ConsistentRead: true }),
   );
   if (!Item || (typeof Item.expiresAt === 'number' && Item.expiresAt * 1000 < Date.now())) return undefined;
@@ -196,7 +196,7 @@ export async function getStoredAnswer(scopedKeyHash: string): Promise<StoredAnsw
 }
 
 export async function storeAnswer(scopedKeyHash: string, answer: StoredAnswer): Promise<void> {
-  await clients.dynamo().send(
+  await dynamoClient().send(
     new PutCommand({
       TableName: settings.tableName(),
       Item: {

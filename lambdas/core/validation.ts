@@ -2,7 +2,7 @@
  * zod's findings, rewritten as a ValidationError a teammate can act on: one `errors[]` entry per offending
  * field, each a short phrase that reads after the field's name ("maxVcpus must be at most 64, ...").
  */
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { type FieldError, ValidationError } from './errors';
 
 const ARTICLE = (word: string) => (/^[aeiou]/.test(word) ? `an ${word}` : `a ${word}`);

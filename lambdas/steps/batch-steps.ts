@@ -18,7 +18,7 @@ import {
   UpdateComputeEnvironmentCommand,
   UpdateJobQueueCommand,
 } from '@aws-sdk/client-batch';
-import { clients } from '../core/clients';
+import { batchClient } from '../core/clients';
 import type { Spec, WorkflowEnvironment } from '../core/environment';
 import { ResourceFailedError, TransientError, ValidationError, messageOf } from '../core/errors';
 import { logger } from '../core/logger';
@@ -72,12 +72,12 @@ const describeComputeEnvironmentOf = (name: string) => `The compute environment 
 const describeJobQueueOf = (name: string) => `The job queue "${name}"`;
 
 async function describeComputeEnvironment(name: string): Promise<ComputeEnvironmentDetail | undefined> {
-  const { computeEnvironments = [] } = await clients.batch().send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: [name] }));
+  const { computeEnvironments = [] } = await batchClient().send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: [name] }));
   return computeEnvironments.find((candidate) => candidate.computeEnvironmentName === name && candidate.status !== 'DELETED');
 }
 
 async function describeJobQueue(name: string): Promise<JobQueueDetail | undefined> {
-  const { jobQueues = [] } = await clients.batch().send(new DescribeJobQueuesCommand({ jobQueues: [name] }));
+  const { jobQueues = [] } = await batchClient().send(new DescribeJobQueuesCommand({ jobQueues: [name] }));
   return jobQueues.find((candidate) => candidate.jobQueueName === name && candidate.status !== 'DELETED');
 }
 
@@ -99,7 +99,7 @@ function assertUsable(what: string, detail: { status?: string; tags?: Record<str
 // ---- Compute environment ----
 
 async function createComputeEnvironment({ environment }: StepInput) {
-  const batch = clients.batch();
+  const batch = batchClient();
   const { names, tags } = context(environment);
   const { instanceTypes, ec2Configuration } = instanceSelectionFor(environment.spec);
   try {
@@ -146,7 +146,7 @@ async function createComputeEnvironment({ environment }: StepInput) {
 
 async function setComputeEnvironmentState(name: string, state: CEState): Promise<boolean> {
   try {
-    await clients.batch().send(new UpdateComputeEnvironmentCommand({ computeEnvironment: name, state }));
+    await batchClient().send(new UpdateComputeEnvironmentCommand({ computeEnvironment: name, state }));
     return true;
   } catch (error) {
     if (isClientErrorSaying(error, DOES_NOT_EXIST)) return false;
@@ -213,7 +213,7 @@ async function deleteComputeEnvironment({ environment }: StepInput) {
   if (existing.status === 'DELETING') return { deleted: true };
   assertNotChanging(describeComputeEnvironmentOf(names.computeEnvironmentName), existing);
   try {
-    await clients.batch().send(new DeleteComputeEnvironmentCommand({ computeEnvironment: names.computeEnvironmentName }));
+    await batchClient().send(new DeleteComputeEnvironmentCommand({ computeEnvironment: names.computeEnvironmentName }));
   } catch (error) {
     if (isClientErrorSaying(error, DOES_NOT_EXIST)) return { deleted: false };
     throw error;
@@ -226,7 +226,7 @@ async function deleteComputeEnvironment({ environment }: StepInput) {
 async function createJobQueue({ environment }: StepInput) {
   const { names, tags } = context(environment);
   try {
-    await clients.batch().send(
+    await batchClient().send(
       new CreateJobQueueCommand({
         jobQueueName: names.jobQueueName,
         state: 'ENABLED',
@@ -253,7 +253,7 @@ async function createJobQueue({ environment }: StepInput) {
 
 async function setJobQueueState(name: string, state: 'ENABLED' | 'DISABLED'): Promise<boolean> {
   try {
-    await clients.batch().send(new UpdateJobQueueCommand({ jobQueue: name, state }));
+    await batchClient().send(new UpdateJobQueueCommand({ jobQueue: name, state }));
     return true;
   } catch (error) {
     if (isClientErrorSaying(error, DOES_NOT_EXIST)) return false;
@@ -287,7 +287,7 @@ async function deleteJobQueue({ environment }: StepInput) {
   if (existing.status === 'DELETING') return { deleted: true };
   assertNotChanging(describeJobQueueOf(names.jobQueueName), existing);
   try {
-    await clients.batch().send(new DeleteJobQueueCommand({ jobQueue: names.jobQueueName }));
+    await batchClient().send(new DeleteJobQueueCommand({ jobQueue: names.jobQueueName }));
   } catch (error) {
     if (isClientErrorSaying(error, DOES_NOT_EXIST)) return { deleted: false };
     throw error;

@@ -20,7 +20,7 @@ import {
   PutPublicAccessBlockCommand,
   type Tag,
 } from '@aws-sdk/client-s3';
-import { clients } from '../core/clients';
+import { s3Client } from '../core/clients';
 import type { WorkflowEnvironment } from '../core/environment';
 import { ResourceConflictError, TransientError } from '../core/errors';
 import { logger } from '../core/logger';
@@ -45,7 +45,7 @@ const describeBucket = (name: string) => `The S3 bucket "${name}"`;
 
 /** Whether the bucket exists in this account, and its tags. A bucket of another account is a conflict. */
 async function readBucket(bucket: string, environmentName: string): Promise<BucketState> {
-  const s3 = clients.s3();
+  const s3 = s3Client();
   try {
     await s3.send(new HeadBucketCommand({ Bucket: bucket }));
   } catch (error) {
@@ -71,7 +71,7 @@ function takenByAnotherAccount(bucket: string, environmentName: string): Resourc
 }
 
 async function createBucket({ environment }: StepInput) {
-  const s3 = clients.s3();
+  const s3 = s3Client();
   const deployment = currentDeployment();
   const names = namesFor(deployment, environment.name);
   const bucket = names.bucket;
@@ -146,7 +146,7 @@ async function* objectVersionPages(bucket: string): AsyncGenerator<{ versions: O
   let KeyMarker: string | undefined;
   let VersionIdMarker: string | undefined;
   do {
-    const page = await clients.s3().send(new ListObjectVersionsCommand({ Bucket: bucket, KeyMarker, VersionIdMarker }));
+    const page = await s3Client().send(new ListObjectVersionsCommand({ Bucket: bucket, KeyMarker, VersionIdMarker }));
     yield {
       versions: (page.Versions ?? []).map((version) => ({ Key: version.Key!, VersionId: version.VersionId })),
       markers: (page.DeleteMarkers ?? []).map((marker) => ({ Key: marker.Key!, VersionId: marker.VersionId })),
@@ -160,7 +160,7 @@ async function* objectVersionPages(bucket: string): AsyncGenerator<{ versions: O
 async function deleteBatch(bucket: string, objects: ObjectIdentifier[]): Promise<void> {
   for (let start = 0; start < objects.length; start += DELETE_BATCH_SIZE) {
     const batch = objects.slice(start, start + DELETE_BATCH_SIZE);
-    const { Errors } = await clients.s3().send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch, Quiet: true } }));
+    const { Errors } = await s3Client().send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch, Quiet: true } }));
     if (Errors && Errors.length > 0) {
       const first = Errors[0]!;
       throw new TransientError(
@@ -174,10 +174,10 @@ async function abortMultipartUploads(bucket: string): Promise<void> {
   let KeyMarker: string | undefined;
   let UploadIdMarker: string | undefined;
   do {
-    const page = await clients.s3().send(new ListMultipartUploadsCommand({ Bucket: bucket, KeyMarker, UploadIdMarker }));
+    const page = await s3Client().send(new ListMultipartUploadsCommand({ Bucket: bucket, KeyMarker, UploadIdMarker }));
     for (const upload of page.Uploads ?? []) {
       try {
-        await clients.s3().send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
+        await s3Client().send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
       } catch (error) {
         if (!hasErrorCode(error, 'NoSuchUpload')) throw error;
       }
@@ -223,7 +223,7 @@ async function countObjects(bucket: string, deadline: number): Promise<{ objectC
 async function deleteEmptyBucket(bucket: string): Promise<'deleted' | 'gone' | 'not-empty'> {
   await abortMultipartUploads(bucket);
   try {
-    await clients.s3().send(new DeleteBucketCommand({ Bucket: bucket }));
+    await s3Client().send(new DeleteBucketCommand({ Bucket: bucket }));
     return 'deleted';
   } catch (error) {
     if (hasErrorCode(error, 'NoSuchBucket')) return 'gone';

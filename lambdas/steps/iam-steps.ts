@@ -38,7 +38,7 @@ import {
   type Role,
   type Tag,
 } from '@aws-sdk/client-iam';
-import { clients } from '../core/clients';
+import { iamClient } from '../core/clients';
 import type { WorkflowEnvironment } from '../core/environment';
 import { ResourceConflictError, TransientError } from '../core/errors';
 import { logger } from '../core/logger';
@@ -83,7 +83,7 @@ function context(environment: WorkflowEnvironment) {
 
 async function getRole(roleName: string): Promise<Role | undefined> {
   try {
-    return (await clients.iam().send(new GetRoleCommand({ RoleName: roleName }))).Role;
+    return (await iamClient().send(new GetRoleCommand({ RoleName: roleName }))).Role;
   } catch (error) {
     if (isGone(error)) return undefined;
     throw error;
@@ -98,7 +98,7 @@ async function ensureRole(
   environment: WorkflowEnvironment,
   role: { name: string; path: string; trust: PolicyDocument; description: string; tags: Tag[] },
 ): Promise<void> {
-  const iam = clients.iam();
+  const iam = iamClient();
   const boundary = settings.permissionsBoundaryArn();
   try {
     await iam.send(
@@ -131,7 +131,7 @@ async function createJobRole({ environment }: StepInput) {
     description: `Metaflow tasks of the mfenv environment ${environment.name}: its own bucket only.`,
     tags,
   });
-  await clients.iam().send(
+  await iamClient().send(
     new PutRolePolicyCommand({
       RoleName: names.jobRoleName,
       PolicyName: JOB_ROLE_INLINE_POLICY,
@@ -143,7 +143,7 @@ async function createJobRole({ environment }: StepInput) {
 
 async function getInstanceProfile(name: string): Promise<InstanceProfile | undefined> {
   try {
-    return (await clients.iam().send(new GetInstanceProfileCommand({ InstanceProfileName: name }))).InstanceProfile;
+    return (await iamClient().send(new GetInstanceProfileCommand({ InstanceProfileName: name }))).InstanceProfile;
   } catch (error) {
     if (isGone(error)) return undefined;
     throw error;
@@ -151,7 +151,7 @@ async function getInstanceProfile(name: string): Promise<InstanceProfile | undef
 }
 
 async function createInstanceRole({ environment }: StepInput) {
-  const iam = clients.iam();
+  const iam = iamClient();
   const { names, tags } = context(environment);
   await ensureRole(environment, {
     name: names.instanceRoleName,
@@ -197,7 +197,7 @@ async function createInstanceRole({ environment }: StepInput) {
 
 async function getPolicy(arn: string): Promise<Policy | undefined> {
   try {
-    return (await clients.iam().send(new GetPolicyCommand({ PolicyArn: arn }))).Policy;
+    return (await iamClient().send(new GetPolicyCommand({ PolicyArn: arn }))).Policy;
   } catch (error) {
     if (isGone(error)) return undefined;
     throw error;
@@ -230,7 +230,7 @@ function teammatePolicyDocument(names: EnvironmentNames): PolicyDocument {
 }
 
 async function createTeammatePolicy({ environment }: StepInput) {
-  const iam = clients.iam();
+  const iam = iamClient();
   const { names, tags } = context(environment);
   const document = teammatePolicyDocument(names);
   try {
@@ -283,7 +283,7 @@ async function createTeammatePolicy({ environment }: StepInput) {
 // ---- Deleting ----
 
 async function deleteTeammatePolicy({ environment }: StepInput) {
-  const iam = clients.iam();
+  const iam = iamClient();
   const { names } = context(environment);
   const policy = await getPolicy(names.userPolicyArn);
   if (!policy) return { deleted: false };
@@ -317,7 +317,7 @@ async function deleteTeammatePolicy({ environment }: StepInput) {
 
 /** Deletes a role of ours: out of every instance profile, managed policies detached, inline ones deleted. */
 async function deleteRole(environment: WorkflowEnvironment, roleName: string): Promise<boolean> {
-  const iam = clients.iam();
+  const iam = iamClient();
   const role = await getRole(roleName);
   if (!role) return false;
   if (!isOurs(role.Tags, environment.name)) {
@@ -350,7 +350,7 @@ async function deleteRole(environment: WorkflowEnvironment, roleName: string): P
 }
 
 async function deleteInstanceRole({ environment }: StepInput) {
-  const iam = clients.iam();
+  const iam = iamClient();
   const { names } = context(environment);
   const profile = await getInstanceProfile(names.instanceProfileName);
   let profileDeleted = false;

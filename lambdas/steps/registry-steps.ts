@@ -4,7 +4,7 @@
  * a workflow of an older generation changes nothing, and a step run twice finds its work already done.
  */
 import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { clients } from '../core/clients';
+import { sfnClient } from '../core/clients';
 import type { EnvironmentStatus, WorkflowEnvironment } from '../core/environment';
 import { EnvironmentStateConflictError, messageOf } from '../core/errors';
 import { logger } from '../core/logger';
@@ -82,7 +82,7 @@ async function startRollback({ environment, error }: StepInput) {
 
   const name = executionName('rollback', environment.name, environment.generation);
   try {
-    await clients.sfn().send(
+    await sfnClient().send(
       new StartExecutionCommand({
         stateMachineArn: settings.teardownStateMachineArn(),
         name,

@@ -7,7 +7,7 @@
 import { DeleteCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { CreateStateMachineCommand, DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { handler } from '../../../lambdas/api/handler';
-import { clients } from '../../../lambdas/core/clients';
+import { dynamoClient } from '../../../lambdas/core/clients';
 import type { EnvironmentRecord, EnvironmentStatus } from '../../../lambdas/core/environment';
 import { logger } from '../../../lambdas/core/logger';
 import { metaflowConfigFor } from '../../../lambdas/core/metaflow-config';
@@ -100,7 +100,7 @@ async function executionCount(workflows: Workflows, stateMachineArn: string): Pr
 
 /** Everything the API could have changed: every registry item, and the number of executions started. */
 export async function snapshot(workflows: Workflows) {
-  const { Items = [] } = await clients.dynamo().send(new ScanCommand({ TableName: settings.tableName(), ConsistentRead: true }));
+  const { Items = [] } = await dynamoClient().send(new ScanCommand({ TableName: settings.tableName(), ConsistentRead: true }));
   return {
     items: Items.map((item) => JSON.stringify(item)).sort(),
     provisions: await executionCount(workflows, workflows.provisionArn),
@@ -110,9 +110,9 @@ export async function snapshot(workflows: Workflows) {
 
 /** Empties the registry table (environments and idempotency records): each test starts with no environment. */
 export async function clearRegistry(): Promise<void> {
-  const { Items = [] } = await clients.dynamo().send(new ScanCommand({ TableName: settings.tableName(), ConsistentRead: true }));
+  const { Items = [] } = await dynamoClient().send(new ScanCommand({ TableName: settings.tableName(), ConsistentRead: true }));
   for (const item of Items) {
-    await clients.dynamo().send(new DeleteCommand({ TableName: settings.tableName(), Key: { pk: item.pk } }));
+    await dynamoClient().send(new DeleteCommand({ TableName: settings.tableName(), Key: { pk: item.pk } }));
   }
 }
 

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { type SfnEndpoint, startSfnEndpoint } from '../../../infra/local/sfn-endpoint';
 import { WorkflowRunner } from '../../../infra/local/workflow-runner';
-import { clients, resetClients } from '../../../lambdas/core/clients';
+import { resetClients, sfnClient } from '../../../lambdas/core/clients';
 
 const saved = { ...process.env };
 let release: () => void = () => undefined;
@@ -71,7 +71,7 @@ async function until<T>(probe: () => Promise<T>, done: (value: T) => boolean): P
 describe('local Step Functions endpoint', () => {
   it('starts an execution, idempotently while it runs, and refuses the name for another input', async () => {
     // prepare
-    const sfn = clients.sfn();
+    const sfn = sfnClient();
 
     // act
     const first = await sfn.send(new StartExecutionCommand({ stateMachineArn: provisionArn, name: 'alice-provision-1', input: environmentInput(1) }));
@@ -88,7 +88,7 @@ describe('local Step Functions endpoint', () => {
 
   it('describes and lists executions as they run and after they end', async () => {
     // prepare
-    const sfn = clients.sfn();
+    const sfn = sfnClient();
     const executionArn = runner.list({ stateMachineArn: provisionArn })[0]!.executionArn;
 
     // act
@@ -113,7 +113,7 @@ describe('local Step Functions endpoint', () => {
 
   it('refuses a closed execution name even with the same input', async () => {
     // prepare
-    const sfn = clients.sfn();
+    const sfn = sfnClient();
 
     // act
     const reused = sfn.send(new StartExecutionCommand({ stateMachineArn: provisionArn, name: 'alice-provision-1', input: environmentInput(1) }));
@@ -124,7 +124,7 @@ describe('local Step Functions endpoint', () => {
 
   it('answers with the errors Step Functions uses for unknown machines, executions and bad names', async () => {
     // prepare
-    const sfn = clients.sfn();
+    const sfn = sfnClient();
     const missingMachine = 'arn:aws:states:us-east-1:123456789012:stateMachine:nope';
 
     // act

@@ -1,6 +1,6 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { CreateStateMachineCommand, DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { clients } from '../../../lambdas/core/clients';
+import { dynamoClient } from '../../../lambdas/core/clients';
 import type { EnvironmentRecord, EnvironmentStatus, WorkflowEnvironment } from '../../../lambdas/core/environment';
 import { metaflowConfigFor } from '../../../lambdas/core/metaflow-config';
 import { executionName, resourcesOf } from '../../../lambdas/core/naming';
@@ -56,7 +56,7 @@ const recordOf = async (name: string) => (await registry.getEnvironment(name))!;
 
 /** The TTL attribute is not part of the record model: read the raw item. */
 async function expiresAtOf(name: string): Promise<number | undefined> {
-  const { Item } = await clients.dynamo().send(new GetCommand({ TableName: settings.tableName(), Key: { pk: `ENV#${name}` } }));
+  const { Item } = await dynamoClient().send(new GetCommand({ TableName: settings.tableName(), Key: { pk: `ENV#${name}` } }));
   return Item?.[registry.REGISTRY_TABLE.ttlAttribute];
 }
 
