@@ -22,22 +22,6 @@ const EXECUTION_STATUSES: readonly ExecutionStatus[] = ['RUNNING', 'SUCCEEDED', 
 /** The JSON protocols carry timestamps as epoch seconds. */
 const epochSeconds = (date: Date) => date.getTime() / 1000;
 
-function describeExecution(record: ExecutionRecord) {
-  return {
-    executionArn: record.executionArn,
-    stateMachineArn: record.stateMachineArn,
-    name: record.name,
-    status: record.status,
-    startDate: epochSeconds(record.startDate),
-    ...(record.stopDate ? { stopDate: epochSeconds(record.stopDate) } : {}),
-    input: record.input,
-    inputDetails: { included: true },
-    ...(record.output !== undefined ? { output: record.output, outputDetails: { included: true } } : {}),
-    ...(record.error !== undefined ? { error: record.error } : {}),
-    ...(record.cause !== undefined ? { cause: record.cause } : {}),
-  };
-}
-
 function executionListItem(record: ExecutionRecord) {
   return {
     executionArn: record.executionArn,
@@ -46,6 +30,17 @@ function executionListItem(record: ExecutionRecord) {
     status: record.status,
     startDate: epochSeconds(record.startDate),
     ...(record.stopDate ? { stopDate: epochSeconds(record.stopDate) } : {}),
+  };
+}
+
+function describeExecution(record: ExecutionRecord) {
+  return {
+    ...executionListItem(record),
+    input: record.input,
+    inputDetails: { included: true },
+    ...(record.output !== undefined ? { output: record.output, outputDetails: { included: true } } : {}),
+    ...(record.error !== undefined ? { error: record.error } : {}),
+    ...(record.cause !== undefined ? { cause: record.cause } : {}),
   };
 }
 

@@ -31,24 +31,13 @@ import { useLocalMode } from '../support/local-mode';
 import { createMetaflowProfile, type MetaflowProfile, metaflowVersion } from '../support/metaflow';
 import { type ApiClient, apiClient } from '../support/signed-client';
 import { expectedSysroot, listEveryObject, ProofFailure, proveBatchSubmission, proveLocalRun, type ProvisionedEnvironment } from './proofs';
+import { LOCAL_PAYLOAD_KEYS } from '../support/payload';
 
 // The handlers log every step; this test reports its own figures instead.
 process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
 jest.setTimeout(240_000);
 
 const context = useLocalMode();
-
-/** The keys DESIGN §5 promises, plus the S3 endpoint that local mode adds. */
-const PAYLOAD_KEYS = [
-  'METAFLOW_BATCH_JOB_QUEUE',
-  'METAFLOW_DATASTORE_SYSROOT_S3',
-  'METAFLOW_DATATOOLS_S3ROOT',
-  'METAFLOW_DEFAULT_DATASTORE',
-  'METAFLOW_DEFAULT_METADATA',
-  'METAFLOW_ECS_S3_ACCESS_IAM_ROLE',
-  'METAFLOW_S3_ENDPOINT_URL',
-  'METAFLOW_USER',
-];
 
 interface EnvironmentResource extends ProvisionedEnvironment {
   status: string;
@@ -185,7 +174,7 @@ test('two teammates each get a READY environment and download its Metaflow confi
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
     expect(JSON.parse(configText)).toEqual(environment.config);
-    expect(Object.keys(config).sort()).toEqual(PAYLOAD_KEYS);
+    expect(Object.keys(config).sort()).toEqual(LOCAL_PAYLOAD_KEYS);
     expect(config.METAFLOW_DATASTORE_SYSROOT_S3).toBe(expectedSysroot(environment));
     expect(config.METAFLOW_BATCH_JOB_QUEUE).toBe(environment.resources.jobQueueArn);
   }

@@ -15,6 +15,7 @@ import type { ExecutionRecord } from '../../infra/local/workflow-runner';
 import { namesFor } from '../../lambdas/core/naming';
 import { useLocalMode } from '../support/local-mode';
 import { type ApiClient, type ApiResponse, apiClient, signedFetch } from '../support/signed-client';
+import { LOCAL_PAYLOAD_KEYS } from '../support/payload';
 
 // The handlers log every step; this test prints its own figures instead.
 process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
@@ -147,18 +148,7 @@ describe('an environment through the local HTTP API', () => {
     expect(ready.json).toMatchObject({ name: 'alice', owner: alice.arn, status: 'READY', spec: { maxVcpus: 8, gpu: false } });
     expect(config.status).toBe(200);
     const payload = config.json as Record<string, string>;
-    expect(Object.keys(payload).sort()).toEqual(
-      [
-        'METAFLOW_BATCH_JOB_QUEUE',
-        'METAFLOW_DATASTORE_SYSROOT_S3',
-        'METAFLOW_DATATOOLS_S3ROOT',
-        'METAFLOW_DEFAULT_DATASTORE',
-        'METAFLOW_DEFAULT_METADATA',
-        'METAFLOW_ECS_S3_ACCESS_IAM_ROLE',
-        'METAFLOW_S3_ENDPOINT_URL',
-        'METAFLOW_USER',
-      ].sort(),
-    );
+    expect(Object.keys(payload).sort()).toEqual(LOCAL_PAYLOAD_KEYS);
     const resources = ready.json.resources as Record<string, string>;
     expect(payload).toMatchObject({
       METAFLOW_DEFAULT_DATASTORE: 's3',
