@@ -19,6 +19,8 @@ import { LOCAL_PAYLOAD_KEYS } from '../support/payload';
 
 // The handlers log every step; this test prints its own figures instead.
 process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+// A test waits for whole workflows (each wait bounded at 120 s); a busy machine must not turn that into a failure.
+jest.setTimeout(300_000);
 
 const ADMIN_ARN = 'arn:aws:iam::123456789012:user/dana';
 const local = useLocalMode({ admins: [ADMIN_ARN] });

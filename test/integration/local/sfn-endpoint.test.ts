@@ -60,7 +60,8 @@ afterAll(async () => {
 });
 
 async function until<T>(probe: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  for (let attempt = 0; attempt < 200; attempt++) {
+  // Bounded (≈ 30 s at most) but generous: the machine running the tests may be busy.
+  for (let attempt = 0; attempt < 1200; attempt++) {
     const value = await probe();
     if (done(value)) return value;
     await new Promise((resolve) => setTimeout(resolve, 25));
