@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-# Adds lock entries for the optional, other-platform binaries (swc, the jest resolver) that `npm install`
-# leaves out when the registry it talks to does not serve them; `npm ci` insists on seeing them all. Those
-# entries carry os/cpu, so npm never downloads them here. Run after `npm install` changes package-lock.json.
+# Completes package-lock.json with the optional, other-platform binaries of swc and of jest's resolver:
+# `npm install` records only the ones it could fetch, while `npm ci` insists on seeing every optional
+# dependency in the lock. The added entries carry os/cpu, so npm never installs them on another platform.
+# Run it after any `npm install` that changes package-lock.json.
 import json,re,sys
 lock=json.load(open('package-lock.json'))
 pk=lock['packages']
