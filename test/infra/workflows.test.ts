@@ -71,6 +71,39 @@ describe('the ASL files', () => {
     }
   });
 
+  it.each(MACHINE_IDS)('%s ends every failure through a Catch that leads to a Fail state, and has no uncatchable execution timeout', (id) => {
+    // prepare
+    const definition = definitionOf(id) as { States: Record<string, State>; TimeoutSeconds?: number; TimeoutSecondsPath?: string };
+    /** Whatever happens in `name` (success or any error), the execution goes on to a Fail state. */
+    const endsInFail = (name: string, seen: Set<string> = new Set()): boolean => {
+      const state = definition.States[name]!;
+      if (state.Type === 'Fail') return true;
+      if (seen.has(name) || state.Type !== 'Task' || !state.Next) return false;
+      const catchAll = (state.Catch ?? []).find((catcher: { ErrorEquals: string[] }) => catcher.ErrorEquals.includes('States.ALL'));
+      return catchAll !== undefined && endsInFail(state.Next, new Set([...seen, name])) && endsInFail(catchAll.Next, new Set([...seen, name]));
+    };
+
+    // act
+    const topLevel = Object.entries(definition.States).filter(([, state]) => state.Type === 'Task' || state.Type === 'Parallel');
+    const catchTargets = topLevel.map(([name, state]) => ({
+      name,
+      catchAll: (state.Catch ?? []).find((catcher: { ErrorEquals: string[] }) => catcher.ErrorEquals.includes('States.ALL'))?.Next as string | undefined,
+    }));
+
+    // assess: an execution-level timeout cannot be caught and would leave the registry record as it was
+    expect(definition.TimeoutSeconds).toBeUndefined();
+    expect(definition.TimeoutSecondsPath).toBeUndefined();
+    expect(catchTargets.length).toBeGreaterThan(5);
+    for (const { name, catchAll } of catchTargets) {
+      expect({ name, catchAll: catchAll !== undefined }).toEqual({ name, catchAll: true });
+      expect({ name, endsInFail: endsInFail(catchAll!) }).toEqual({ name, endsInFail: true });
+    }
+    // ... and every Task, nested ones included, is bounded by its own timeout.
+    for (const [name, state] of allStates(definition).filter(([, state]) => state.Type === 'Task')) {
+      expect({ name, timeout: state.TimeoutSeconds }).toEqual({ name, timeout: expect.any(Number) });
+    }
+  });
+
   it('uses every catalogued step and every step Lambda somewhere (a step cannot be forgotten)', () => {
     // prepare
     const used = new Set<string>();
