@@ -22,7 +22,10 @@ export const SETTING = {
   subnetIds: 'MFENV_SUBNET_IDS',
   /** Security group of the Batch instances: no ingress, open egress. */
   securityGroupId: 'MFENV_SECURITY_GROUP_ID',
-  /** Service role of every compute environment: the Batch service-linked role on AWS. */
+  /**
+   * Service role of every compute environment. Optional: unset, the steps name none and Batch uses its
+   * service-linked role (AWSServiceRoleForBatch), creating it on first use. The emulator needs one named.
+   */
   batchServiceRoleArn: 'MFENV_BATCH_SERVICE_ROLE_ARN',
   /** Permissions boundary that every role the workflows create must carry. */
   permissionsBoundaryArn: 'MFENV_PERMISSIONS_BOUNDARY_ARN',
@@ -55,9 +58,14 @@ export type SettingName = keyof typeof SETTING;
 export const SPOT_ALLOCATION_STRATEGIES = ['SPOT_CAPACITY_OPTIMIZED', 'SPOT_PRICE_CAPACITY_OPTIMIZED'] as const;
 export type SpotAllocationStrategy = (typeof SPOT_ALLOCATION_STRATEGIES)[number];
 
-const DEFAULTS: Partial<Record<SettingName, string>> = {
+/**
+ * The value of each setting that has one when its variable is unset ('' = optional, empty). Written once:
+ * the CDK context defaults (infra/config.ts) and local mode (infra/local/bootstrap.ts) read them from here.
+ */
+export const SETTING_DEFAULTS = {
   prefix: 'mfenv',
   stackName: 'mfenv',
+  batchServiceRoleArn: '',
   spotAllocationStrategy: 'SPOT_CAPACITY_OPTIMIZED',
   maxVcpusCeiling: '64',
   maxEnvironments: '40',
@@ -67,7 +75,9 @@ const DEFAULTS: Partial<Record<SettingName, string>> = {
   metaflowS3EndpointUrl: '',
   s3ForcePathStyle: 'false',
   deletedRecordRetentionDays: '30',
-};
+} as const satisfies Partial<Record<SettingName, string>> & { spotAllocationStrategy: SpotAllocationStrategy };
+
+const DEFAULTS: Partial<Record<SettingName, string>> = SETTING_DEFAULTS;
 
 function raw(name: SettingName): string {
   const value = process.env[SETTING[name]] ?? DEFAULTS[name];
@@ -102,7 +112,7 @@ export const settings = {
   region: () => raw('region'),
   subnetIds: () => list('subnetIds'),
   securityGroupId: () => raw('securityGroupId'),
-  batchServiceRoleArn: () => raw('batchServiceRoleArn'),
+  batchServiceRoleArn: () => raw('batchServiceRoleArn') || undefined,
   permissionsBoundaryArn: () => raw('permissionsBoundaryArn'),
   spotAllocationStrategy: (): SpotAllocationStrategy => {
     const value = raw('spotAllocationStrategy');

@@ -5,8 +5,6 @@
  * and every change is followed by a poll until AWS reports the resource settled.
  */
 import {
-  type CEState,
-  type ComputeEnvironmentDetail,
   CreateComputeEnvironmentCommand,
   CreateJobQueueCommand,
   DeleteComputeEnvironmentCommand,
@@ -14,7 +12,6 @@ import {
   DescribeComputeEnvironmentsCommand,
   DescribeJobQueuesCommand,
   type Ec2Configuration,
-  type JobQueueDetail,
   UpdateComputeEnvironmentCommand,
   UpdateJobQueueCommand,
 } from '@aws-sdk/client-batch';
@@ -22,7 +19,7 @@ import { batchClient } from '../core/clients';
 import type { Spec, WorkflowEnvironment } from '../core/environment';
 import { ResourceFailedError, TransientError, ValidationError, messageOf } from '../core/errors';
 import { logger } from '../core/logger';
-import { namesFor, tagsFor } from '../core/naming';
+import { type EnvironmentNames, namesFor, tagsFor } from '../core/naming';
 import { currentDeployment, settings } from '../core/settings';
 import { hasErrorCode, isClientErrorSaying } from './aws-errors';
 import { trimSentence } from './caught-error';
@@ -68,46 +65,171 @@ function context(environment: WorkflowEnvironment) {
   return { names: namesFor(deployment, environment.name), tags: tagsFor(deployment, environment.name, environment.owner) };
 }
 
-const describeComputeEnvironmentOf = (name: string) => `The compute environment "${name}"`;
-const describeJobQueueOf = (name: string) => `The job queue "${name}"`;
-
-async function describeComputeEnvironment(name: string): Promise<ComputeEnvironmentDetail | undefined> {
-  const { computeEnvironments = [] } = await batchClient().send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: [name] }));
-  return computeEnvironments.find((candidate) => candidate.computeEnvironmentName === name && candidate.status !== 'DELETED');
+/** What a step needs to know of a compute environment or a job queue, whose rules on AWS are the same. */
+interface BatchResourceDetail {
+  status?: string;
+  state?: string;
+  statusReason?: string;
+  tags?: Record<string, string>;
 }
 
-async function describeJobQueue(name: string): Promise<JobQueueDetail | undefined> {
-  const { jobQueues = [] } = await batchClient().send(new DescribeJobQueuesCommand({ jobQueues: [name] }));
-  return jobQueues.find((candidate) => candidate.jobQueueName === name && candidate.status !== 'DELETED');
+/**
+ * The two Batch resources of an environment, by kind: how each is named, described, switched on or off and
+ * deleted. Disabling, deleting, polling and reusing an existing one then follow the same rules for both.
+ */
+interface BatchResourceKind {
+  /** For log lines: "compute environment" or "job queue". */
+  noun: string;
+  nameOf(names: EnvironmentNames): string;
+  describe(name: string): Promise<BatchResourceDetail | undefined>;
+  sendState(name: string, state: 'ENABLED' | 'DISABLED'): Promise<unknown>;
+  sendDelete(name: string): Promise<unknown>;
 }
+
+const COMPUTE_ENVIRONMENT: BatchResourceKind = {
+  noun: 'compute environment',
+  nameOf: (names) => names.computeEnvironmentName,
+  describe: async (name) => {
+    const { computeEnvironments = [] } = await batchClient().send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: [name] }));
+    return computeEnvironments.find((candidate) => candidate.computeEnvironmentName === name && candidate.status !== 'DELETED');
+  },
+  sendState: (name, state) => batchClient().send(new UpdateComputeEnvironmentCommand({ computeEnvironment: name, state })),
+  sendDelete: (name) => batchClient().send(new DeleteComputeEnvironmentCommand({ computeEnvironment: name })),
+};
+
+const JOB_QUEUE: BatchResourceKind = {
+  noun: 'job queue',
+  nameOf: (names) => names.jobQueueName,
+  describe: async (name) => {
+    const { jobQueues = [] } = await batchClient().send(new DescribeJobQueuesCommand({ jobQueues: [name] }));
+    return jobQueues.find((candidate) => candidate.jobQueueName === name && candidate.status !== 'DELETED');
+  },
+  sendState: (name, state) => batchClient().send(new UpdateJobQueueCommand({ jobQueue: name, state })),
+  sendDelete: (name) => batchClient().send(new DeleteJobQueueCommand({ jobQueue: name })),
+};
+
+/** `The compute environment "mfenv-alice"`: the subject of every message about one resource. */
+const describedAs = (kind: BatchResourceKind, name: string) => `The ${kind.noun} "${name}"`;
 
 /** AWS refuses to change a compute environment or queue while an earlier change is in progress. */
-function assertNotChanging(what: string, detail: { status?: string }): void {
+function assertNotChanging(what: string, detail: BatchResourceDetail): void {
   if (detail.status === 'CREATING' || detail.status === 'UPDATING') {
     throw new TransientError(`${what} is ${detail.status} right now; trying again once it has settled.`);
   }
 }
 
-/** Shared by compute environment and queue: an existing one of ours is brought back to ENABLED. */
-function assertUsable(what: string, detail: { status?: string; tags?: Record<string, string> }, environmentName: string): void {
-  assertOurs(what, detail.tags, environmentName);
-  if (detail.status === 'DELETING') {
+/** Switches a resource on or off; false when it no longer exists. */
+async function setState(kind: BatchResourceKind, name: string, state: 'ENABLED' | 'DISABLED'): Promise<boolean> {
+  try {
+    await kind.sendState(name, state);
+    return true;
+  } catch (error) {
+    if (isClientErrorSaying(error, DOES_NOT_EXIST)) return false;
+    throw error;
+  }
+}
+
+/**
+ * After "already exists": the existing resource must be ours and not being deleted; a DISABLED one (left
+ * by an interrupted teardown) is brought back to ENABLED.
+ */
+async function reuseExisting(kind: BatchResourceKind, environment: WorkflowEnvironment): Promise<void> {
+  const name = kind.nameOf(context(environment).names);
+  const what = describedAs(kind, name);
+  const existing = await kind.describe(name);
+  if (!existing) throw new TransientError(`${what} is being created or deleted right now.`);
+  assertOurs(what, existing.tags, environment.name);
+  if (existing.status === 'DELETING') {
     throw new TransientError(`${what} is still being deleted by an earlier teardown; creating it again once it is gone.`);
   }
+  if (existing.state === 'DISABLED') {
+    assertNotChanging(what, existing);
+    await setState(kind, name, 'ENABLED');
+  }
+}
+
+function untilOf(input: StepInput): NonNullable<StepInput['until']> {
+  if (!input.until) throw new ValidationError(`The step "${input.step}" needs "until" (VALID, DISABLED or GONE).`);
+  return input.until;
+}
+
+/**
+ * One check of the state a provision or teardown waits for, shared by compute environments and queues:
+ * VALID = usable (INVALID fails at once with AWS's reason); DISABLED = disabled and no change in progress;
+ * GONE = no longer described. A resource that is not ours is nothing to wait for while tearing down.
+ */
+export function hasSettled(
+  until: NonNullable<StepInput['until']>,
+  what: string,
+  detail: BatchResourceDetail | undefined,
+  environmentName: string,
+): boolean {
+  if (until === 'VALID') {
+    if (!detail) throw new ResourceFailedError(`${what} disappeared while it was being created.`);
+    assertOurs(what, detail.tags, environmentName);
+    if (detail.status === 'INVALID') {
+      throw new ResourceFailedError(
+        `${what} is INVALID according to AWS Batch: ${trimSentence(detail.statusReason ?? 'no reason given')}. ` +
+          `Check the deployment's subnets, security group and service role, then DELETE the environment and create it again.`,
+      );
+    }
+    return detail.status === 'VALID' && detail.state === 'ENABLED';
+  }
+  // A resource that is gone, or not ours, is nothing this environment has to wait for.
+  if (!detail || !isOurs(detail.tags, environmentName)) return true;
+  if (until === 'DISABLED') return detail.state === 'DISABLED' && detail.status !== 'UPDATING' && detail.status !== 'CREATING';
+  return false;
+}
+
+async function poll(kind: BatchResourceKind, input: StepInput) {
+  const until = untilOf(input);
+  const name = kind.nameOf(context(input.environment).names);
+  const what = describedAs(kind, name);
+  const detail = await kind.describe(name);
+  const done = hasSettled(until, what, detail, input.environment.name);
+  logger.info(`${kind.noun} checked`, { until, done, status: detail?.status, state: detail?.state });
+  return nextPoll(input.poll, done, what);
+}
+
+/** Disables a resource of ours (AWS deletes only DISABLED ones); one that is gone or not ours is left alone. */
+async function disable(kind: BatchResourceKind, environment: WorkflowEnvironment) {
+  const name = kind.nameOf(context(environment).names);
+  const existing = await kind.describe(name);
+  if (!existing || !isOurs(existing.tags, environment.name)) return { disabled: false };
+  if (existing.state === 'DISABLED') return { disabled: true };
+  assertNotChanging(describedAs(kind, name), existing);
+  return { disabled: await setState(kind, name, 'DISABLED') };
+}
+
+/** Deletes a resource of ours; one that is gone, already being deleted, or not ours is left alone. */
+async function remove(kind: BatchResourceKind, environment: WorkflowEnvironment) {
+  const name = kind.nameOf(context(environment).names);
+  const existing = await kind.describe(name);
+  if (!existing || !isOurs(existing.tags, environment.name)) return { deleted: false };
+  if (existing.status === 'DELETING') return { deleted: true };
+  assertNotChanging(describedAs(kind, name), existing);
+  try {
+    await kind.sendDelete(name);
+  } catch (error) {
+    if (isClientErrorSaying(error, DOES_NOT_EXIST)) return { deleted: false };
+    throw error;
+  }
+  return { deleted: true };
 }
 
 // ---- Compute environment ----
 
 async function createComputeEnvironment({ environment }: StepInput) {
-  const batch = batchClient();
   const { names, tags } = context(environment);
   const { instanceTypes, ec2Configuration } = instanceSelectionFor(environment.spec);
   try {
-    await batch.send(
+    await batchClient().send(
       new CreateComputeEnvironmentCommand({
         computeEnvironmentName: names.computeEnvironmentName,
         type: 'MANAGED',
         state: 'ENABLED',
+        // Left out when not configured (the SDK sends no undefined member): Batch then uses its service-linked
+        // role, creating it on first use, whereas naming that role fails while it does not exist yet.
         serviceRole: settings.batchServiceRoleArn(),
         computeResources: {
           type: 'SPOT',
@@ -133,92 +255,8 @@ async function createComputeEnvironment({ environment }: StepInput) {
     }
     if (!isClientErrorSaying(error, ALREADY_EXISTS)) throw error;
   }
-  const what = describeComputeEnvironmentOf(names.computeEnvironmentName);
-  const existing = await describeComputeEnvironment(names.computeEnvironmentName);
-  if (!existing) throw new TransientError(`${what} is being created or deleted right now.`);
-  assertUsable(what, existing, environment.name);
-  if (existing.state === 'DISABLED') {
-    assertNotChanging(what, existing);
-    await setComputeEnvironmentState(names.computeEnvironmentName, 'ENABLED');
-  }
+  await reuseExisting(COMPUTE_ENVIRONMENT, environment);
   return { computeEnvironmentArn: names.computeEnvironmentArn, created: false };
-}
-
-async function setComputeEnvironmentState(name: string, state: CEState): Promise<boolean> {
-  try {
-    await batchClient().send(new UpdateComputeEnvironmentCommand({ computeEnvironment: name, state }));
-    return true;
-  } catch (error) {
-    if (isClientErrorSaying(error, DOES_NOT_EXIST)) return false;
-    throw error;
-  }
-}
-
-function untilOf(input: StepInput): NonNullable<StepInput['until']> {
-  if (!input.until) throw new ValidationError(`The step "${input.step}" needs "until" (VALID, DISABLED or GONE).`);
-  return input.until;
-}
-
-/**
- * One check of the state a provision or teardown waits for, shared by compute environments and queues:
- * VALID = usable (INVALID fails at once with AWS's reason); DISABLED = disabled and no change in progress;
- * GONE = no longer described. A resource that is not ours is nothing to wait for while tearing down.
- */
-export function hasSettled(
-  until: NonNullable<StepInput['until']>,
-  what: string,
-  detail: { status?: string; state?: string; statusReason?: string; tags?: Record<string, string> } | undefined,
-  environmentName: string,
-): boolean {
-  if (until === 'VALID') {
-    if (!detail) throw new ResourceFailedError(`${what} disappeared while it was being created.`);
-    assertOurs(what, detail.tags, environmentName);
-    if (detail.status === 'INVALID') {
-      throw new ResourceFailedError(
-        `${what} is INVALID according to AWS Batch: ${trimSentence(detail.statusReason ?? 'no reason given')}. ` +
-          `Check the deployment's subnets, security group and service role, then DELETE the environment and create it again.`,
-      );
-    }
-    return detail.status === 'VALID' && detail.state === 'ENABLED';
-  }
-  // A resource that is gone, or not ours, is nothing this environment has to wait for.
-  if (!detail || !isOurs(detail.tags, environmentName)) return true;
-  if (until === 'DISABLED') return detail.state === 'DISABLED' && detail.status !== 'UPDATING' && detail.status !== 'CREATING';
-  return false;
-}
-
-async function pollComputeEnvironment(input: StepInput) {
-  const until = untilOf(input);
-  const { names } = context(input.environment);
-  const what = describeComputeEnvironmentOf(names.computeEnvironmentName);
-  const detail = await describeComputeEnvironment(names.computeEnvironmentName);
-  const done = hasSettled(until, what, detail, input.environment.name);
-  logger.info('compute environment checked', { until, done, status: detail?.status, state: detail?.state });
-  return nextPoll(input.poll, done, what);
-}
-
-async function disableComputeEnvironment({ environment }: StepInput) {
-  const { names } = context(environment);
-  const existing = await describeComputeEnvironment(names.computeEnvironmentName);
-  if (!existing || !isOurs(existing.tags, environment.name)) return { disabled: false };
-  if (existing.state === 'DISABLED') return { disabled: true };
-  assertNotChanging(describeComputeEnvironmentOf(names.computeEnvironmentName), existing);
-  return { disabled: await setComputeEnvironmentState(names.computeEnvironmentName, 'DISABLED') };
-}
-
-async function deleteComputeEnvironment({ environment }: StepInput) {
-  const { names } = context(environment);
-  const existing = await describeComputeEnvironment(names.computeEnvironmentName);
-  if (!existing || !isOurs(existing.tags, environment.name)) return { deleted: false };
-  if (existing.status === 'DELETING') return { deleted: true };
-  assertNotChanging(describeComputeEnvironmentOf(names.computeEnvironmentName), existing);
-  try {
-    await batchClient().send(new DeleteComputeEnvironmentCommand({ computeEnvironment: names.computeEnvironmentName }));
-  } catch (error) {
-    if (isClientErrorSaying(error, DOES_NOT_EXIST)) return { deleted: false };
-    throw error;
-  }
-  return { deleted: true };
 }
 
 // ---- Job queue ----
@@ -240,70 +278,19 @@ async function createJobQueue({ environment }: StepInput) {
   } catch (error) {
     if (!isClientErrorSaying(error, ALREADY_EXISTS)) throw error;
   }
-  const what = describeJobQueueOf(names.jobQueueName);
-  const existing = await describeJobQueue(names.jobQueueName);
-  if (!existing) throw new TransientError(`${what} is being created or deleted right now.`);
-  assertUsable(what, existing, environment.name);
-  if (existing.state === 'DISABLED') {
-    assertNotChanging(what, existing);
-    await setJobQueueState(names.jobQueueName, 'ENABLED');
-  }
+  await reuseExisting(JOB_QUEUE, environment);
   return { jobQueueArn: names.jobQueueArn, created: false };
-}
-
-async function setJobQueueState(name: string, state: 'ENABLED' | 'DISABLED'): Promise<boolean> {
-  try {
-    await batchClient().send(new UpdateJobQueueCommand({ jobQueue: name, state }));
-    return true;
-  } catch (error) {
-    if (isClientErrorSaying(error, DOES_NOT_EXIST)) return false;
-    throw error;
-  }
-}
-
-async function pollJobQueue(input: StepInput) {
-  const until = untilOf(input);
-  const { names } = context(input.environment);
-  const what = describeJobQueueOf(names.jobQueueName);
-  const detail = await describeJobQueue(names.jobQueueName);
-  const done = hasSettled(until, what, detail, input.environment.name);
-  logger.info('job queue checked', { until, done, status: detail?.status, state: detail?.state });
-  return nextPoll(input.poll, done, what);
-}
-
-async function disableJobQueue({ environment }: StepInput) {
-  const { names } = context(environment);
-  const existing = await describeJobQueue(names.jobQueueName);
-  if (!existing || !isOurs(existing.tags, environment.name)) return { disabled: false };
-  if (existing.state === 'DISABLED') return { disabled: true };
-  assertNotChanging(describeJobQueueOf(names.jobQueueName), existing);
-  return { disabled: await setJobQueueState(names.jobQueueName, 'DISABLED') };
-}
-
-async function deleteJobQueue({ environment }: StepInput) {
-  const { names } = context(environment);
-  const existing = await describeJobQueue(names.jobQueueName);
-  if (!existing || !isOurs(existing.tags, environment.name)) return { deleted: false };
-  if (existing.status === 'DELETING') return { deleted: true };
-  assertNotChanging(describeJobQueueOf(names.jobQueueName), existing);
-  try {
-    await batchClient().send(new DeleteJobQueueCommand({ jobQueue: names.jobQueueName }));
-  } catch (error) {
-    if (isClientErrorSaying(error, DOES_NOT_EXIST)) return { deleted: false };
-    throw error;
-  }
-  return { deleted: true };
 }
 
 export const steps: StepTable<'batch'> = {
   createComputeEnvironment,
-  pollComputeEnvironment,
-  disableComputeEnvironment,
-  deleteComputeEnvironment,
+  pollComputeEnvironment: (input) => poll(COMPUTE_ENVIRONMENT, input),
+  disableComputeEnvironment: ({ environment }) => disable(COMPUTE_ENVIRONMENT, environment),
+  deleteComputeEnvironment: ({ environment }) => remove(COMPUTE_ENVIRONMENT, environment),
   createJobQueue,
-  pollJobQueue,
-  disableJobQueue,
-  deleteJobQueue,
+  pollJobQueue: (input) => poll(JOB_QUEUE, input),
+  disableJobQueue: ({ environment }) => disable(JOB_QUEUE, environment),
+  deleteJobQueue: ({ environment }) => remove(JOB_QUEUE, environment),
 };
 
 export const handler = stepHandler('batch', steps);

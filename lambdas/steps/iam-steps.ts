@@ -64,12 +64,16 @@ const MAX_POLICY_VERSIONS = 5;
 
 const isGone = (error: unknown) => hasErrorCode(error, 'NoSuchEntity');
 
-/** Runs an IAM call whose "no such entity" answer means there is nothing left to do. */
-async function unlessGone(call: () => Promise<unknown>): Promise<void> {
+/**
+ * Runs an IAM call whose "no such entity" answer means there is nothing there: a Get then answers
+ * undefined, a delete or detach has nothing left to do.
+ */
+async function unlessGone<T>(call: () => Promise<T>): Promise<T | undefined> {
   try {
-    await call();
+    return await call();
   } catch (error) {
-    if (!isGone(error)) throw error;
+    if (isGone(error)) return undefined;
+    throw error;
   }
 }
 
@@ -81,14 +85,8 @@ function context(environment: WorkflowEnvironment) {
   };
 }
 
-async function getRole(roleName: string): Promise<Role | undefined> {
-  try {
-    return (await iamClient().send(new GetRoleCommand({ RoleName: roleName }))).Role;
-  } catch (error) {
-    if (isGone(error)) return undefined;
-    throw error;
-  }
-}
+const getRole = (roleName: string): Promise<Role | undefined> =>
+  unlessGone(async () => (await iamClient().send(new GetRoleCommand({ RoleName: roleName }))).Role);
 
 /**
  * Creates a role with the boundary, trust policy and tags, or — if a role of ours with that name exists —
@@ -141,14 +139,8 @@ async function createJobRole({ environment }: StepInput) {
   return { jobRoleArn: names.jobRoleArn };
 }
 
-async function getInstanceProfile(name: string): Promise<InstanceProfile | undefined> {
-  try {
-    return (await iamClient().send(new GetInstanceProfileCommand({ InstanceProfileName: name }))).InstanceProfile;
-  } catch (error) {
-    if (isGone(error)) return undefined;
-    throw error;
-  }
-}
+const getInstanceProfile = (name: string): Promise<InstanceProfile | undefined> =>
+  unlessGone(async () => (await iamClient().send(new GetInstanceProfileCommand({ InstanceProfileName: name }))).InstanceProfile);
 
 async function createInstanceRole({ environment }: StepInput) {
   const iam = iamClient();
@@ -195,14 +187,8 @@ async function createInstanceRole({ environment }: StepInput) {
   return { instanceProfileArn: names.instanceProfileArn };
 }
 
-async function getPolicy(arn: string): Promise<Policy | undefined> {
-  try {
-    return (await iamClient().send(new GetPolicyCommand({ PolicyArn: arn }))).Policy;
-  } catch (error) {
-    if (isGone(error)) return undefined;
-    throw error;
-  }
-}
+const getPolicy = (arn: string): Promise<Policy | undefined> =>
+  unlessGone(async () => (await iamClient().send(new GetPolicyCommand({ PolicyArn: arn }))).Policy);
 
 /** IAM returns policy documents URL-encoded (the emulator sometimes does not). */
 function parseDocument(text: string | undefined): unknown {

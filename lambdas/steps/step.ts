@@ -8,6 +8,7 @@ import * as z from 'zod';
 import { WorkflowEnvironment } from '../core/environment';
 import { MfenvError, ResourceNotReadyError, TransientError, ValidationError, messageOf } from '../core/errors';
 import { logger } from '../core/logger';
+import { httpStatusOf } from './aws-errors';
 import { STEP_FUNCTIONS, type StepFunctionId, type StepName } from './catalogue';
 
 /** `$.poll` in the ASL: set to INITIAL_POLL by a Pass state, then replaced by each poll step's answer. */
@@ -75,7 +76,7 @@ const TRANSIENT_NAMES = new Set([
 export function asWorkflowError(error: unknown): Error {
   if (error instanceof MfenvError) return error;
   const name = (error as { name?: string })?.name ?? '';
-  const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+  const status = httpStatusOf(error);
   if (TRANSIENT_NAMES.has(name) || (status !== undefined && status >= 500)) {
     return new TransientError(`${name || 'AWS'} answered: ${messageOf(error)}`, { cause: error });
   }

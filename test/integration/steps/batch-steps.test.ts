@@ -9,7 +9,7 @@ import {
   UpdateComputeEnvironmentCommand,
   UpdateJobQueueCommand,
 } from '@aws-sdk/client-batch';
-import { CreateInstanceProfileCommand, IAMClient } from '@aws-sdk/client-iam';
+import { CreateInstanceProfileCommand, CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import type { WorkflowEnvironment } from '../../../lambdas/core/environment';
 import { TAG, tagsFor } from '../../../lambdas/core/naming';
 import { SETTING, currentDeployment } from '../../../lambdas/core/settings';
@@ -32,6 +32,11 @@ afterAll(() => {
 });
 
 const FIRST_POLL = { attempt: 0, waitSeconds: 2 };
+/** Trust policy of a Batch service role. */
+const BATCH_TRUST = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Principal: { Service: 'batch.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+});
 type PollAnswer = { done: boolean; attempt: number; waitSeconds: number };
 
 async function computeEnvironmentOf(name: string): Promise<ComputeEnvironmentDetail | undefined> {
@@ -163,6 +168,33 @@ describe('createComputeEnvironment', () => {
     // assess
     await expect(attempt).rejects.toMatchObject({ name: 'TransientError' });
     expect(await computeEnvironmentOf(namesOf(environment.name).computeEnvironmentName)).toBeUndefined();
+  });
+
+  it('names the service role the deployment configures, and none when it configures none', async () => {
+    // prepare: another role than the bootstrap's, so the one named is the one configured
+    const configuredRoleArn = (
+      await iam.send(new CreateRoleCommand({ RoleName: uniqueName('batch-service'), AssumeRolePolicyDocument: BATCH_TRUST }))
+    ).Role!.Arn!;
+    const configured = await withInstanceProfile(workflowEnvironment(uniqueName('ce-role')));
+    const unconfigured = await withInstanceProfile(workflowEnvironment(uniqueName('ce-norole')));
+
+    // act
+    await withSetting(SETTING.batchServiceRoleArn, configuredRoleArn, () =>
+      invoke(handler, { step: 'createComputeEnvironment', environment: configured }),
+    );
+    const refusal = await withSetting(SETTING.batchServiceRoleArn, '', () =>
+      invoke(handler, { step: 'createComputeEnvironment', environment: unconfigured }),
+    ).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+    // assess
+    expect((await computeEnvironmentOf(namesOf(configured.name).computeEnvironmentName))?.serviceRole).toBe(configuredRoleArn);
+    // AWS would use (or create) its service-linked role here; the emulator insists on a role being named, so
+    // its refusal is what shows that the request named none.
+    expect(refusal).toMatchObject({ message: expect.stringContaining('ServiceRole is required') });
+    expect(await computeEnvironmentOf(namesOf(unconfigured.name).computeEnvironmentName)).toBeUndefined();
   });
 });
 

@@ -30,6 +30,24 @@ describe('settings', () => {
     expect(settings.bucketTlsOnly()).toBe(true);
   });
 
+  it('leaves the Batch service role optional: undefined when unset or empty, the ARN when set', () => {
+    // prepare
+    const roleArn = 'arn:aws:iam::123456789012:role/batch-service';
+
+    // act
+    delete process.env[SETTING.batchServiceRoleArn];
+    const unset = settings.batchServiceRoleArn();
+    process.env[SETTING.batchServiceRoleArn] = '';
+    const empty = settings.batchServiceRoleArn();
+    process.env[SETTING.batchServiceRoleArn] = roleArn;
+    const set = settings.batchServiceRoleArn();
+
+    // assess
+    expect(unset).toBeUndefined();
+    expect(empty).toBeUndefined();
+    expect(set).toBe(roleArn);
+  });
+
   it('names the variable when a required setting is missing or malformed', () => {
     // prepare
     delete process.env[SETTING.tableName];
