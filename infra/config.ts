@@ -5,6 +5,7 @@
  * (lambdas/core/settings.ts), so a deployed function can never refuse its own configuration.
  */
 import type { Node } from 'constructs';
+import { PrincipalArn } from '../lambdas/core/access';
 import { SPOT_ALLOCATION_STRATEGIES, type SpotAllocationStrategy } from '../lambdas/core/settings';
 
 export interface MfenvConfig {
@@ -71,7 +72,6 @@ export class ConfigError extends Error {
 const PREFIX_PATTERN = /^[a-z][a-z0-9]{1,15}$/;
 /** CloudFormation's stack-name rule, kept short so `<stack>-provision` and log group names stay readable. */
 const STACK_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9-]{0,39}$/;
-const PRINCIPAL_ARN_PATTERN = /^arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/-]+$/;
 const ORGANIZATION_ID_PATTERN = /^o-[a-z0-9]{10,32}$/;
 const VPC_ID_PATTERN = /^vpc-[0-9a-f]{8,17}$/;
 const AVAILABILITY_ZONE_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d[a-z]$/;
@@ -79,6 +79,11 @@ const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 
 /** Context lookups answer strings from the command line and JSON values from cdk.json: accept both. */
 type ContextReader = (key: string) => unknown;
+
+/** What a value must match: a pattern, or a schema shared with the functions (so both accept the same). */
+type Rule = RegExp | { safeParse(value: unknown): { success: boolean } };
+
+const matches = (rule: Rule, value: string) => (rule instanceof RegExp ? rule.test(value) : rule.safeParse(value).success);
 
 function isUnset(value: unknown): boolean {
   return value === undefined || value === null || value === '';
@@ -104,7 +109,7 @@ function integer(read: ContextReader, key: keyof MfenvConfig, min: number, max: 
 }
 
 /** A list: a JSON array (cdk.json, or `-c key='["a","b"]'`) or a comma-separated string (`-c key=a,b`). */
-function list(read: ContextReader, key: keyof MfenvConfig, pattern: RegExp, accepts: string): string[] {
+function list(read: ContextReader, key: keyof MfenvConfig, rule: Rule, accepts: string): string[] {
   const value = read(CONTEXT[key]);
   if (isUnset(value)) return [];
   let items: unknown = value;
@@ -124,7 +129,7 @@ function list(read: ContextReader, key: keyof MfenvConfig, pattern: RegExp, acce
     throw new ConfigError(`Context ${CONTEXT[key]} must be a list of ${accepts}s (a JSON array or a comma-separated string).`);
   }
   for (const item of items) {
-    if (typeof item !== 'string' || !pattern.test(item)) {
+    if (typeof item !== 'string' || !matches(rule, item)) {
       throw new ConfigError(`Context ${CONTEXT[key]} holds ${JSON.stringify(item)}, which is not ${accepts}.`);
     }
   }
@@ -154,7 +159,7 @@ export function readConfig(node: Pick<Node, 'tryGetContext'>): MfenvConfig {
     maxEnvironments: integer(read, 'maxEnvironments', 1, 50, DEFAULT_CONFIG.maxEnvironments),
     maxEnvironmentsPerOwner: integer(read, 'maxEnvironmentsPerOwner', 1, 50, DEFAULT_CONFIG.maxEnvironmentsPerOwner),
     spotAllocationStrategy: spotAllocationStrategy as SpotAllocationStrategy,
-    admins: list(read, 'admins', PRINCIPAL_ARN_PATTERN, 'an IAM user or role ARN'),
+    admins: list(read, 'admins', PrincipalArn, 'an IAM user or role ARN'),
     organizationId: text(read, 'organizationId', ORGANIZATION_ID_PATTERN, 'an AWS Organization id like o-abcd123456'),
     vpcId: text(read, 'vpcId', VPC_ID_PATTERN, 'a VPC id like vpc-0123456789abcdef0'),
     availabilityZones: list(read, 'availabilityZones', AVAILABILITY_ZONE_PATTERN, 'an availability zone name like us-east-1a'),

@@ -3,7 +3,8 @@
  * environments service (lambdas/core/environments.ts, where every rule lives) and shapes the answer.
  */
 import * as z from 'zod';
-import { createRequestSchema, toEnvironmentResource } from '../core/environment';
+import { PrincipalArn } from '../core/access';
+import { toEnvironmentResource } from '../core/environment';
 import {
   createEnvironment,
   deleteEnvironment,
@@ -21,12 +22,10 @@ export const RETRY_AFTER_SECONDS = 10;
 
 const locationOf = (name: string) => `/environments/${name}`;
 
-/** An owner filter is a principal ARN, checked like the `owner` of a create request. */
-const OwnerArn = createRequestSchema(1).shape.owner.unwrap();
-
 const QUERY = {
   none: z.object({}).strict(),
-  list: z.object({ owner: OwnerArn.optional() }).strict(),
+  // An owner filter is a principal ARN, checked like the `owner` of a create request.
+  list: z.object({ owner: PrincipalArn.optional() }).strict(),
   delete: z
     .object({ purge: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((value) => value === 'true') })
     .strict(),

@@ -20,6 +20,7 @@
  * principal; an admin given as a role (`arn:aws:iam::ACCT:role/Path/Name`) also matches every session of that
  * role, SSO sessions included (an "admin" permission set makes all its holders admins).
  */
+import * as z from 'zod';
 import { UnauthenticatedError } from './errors';
 
 export type PrincipalKind = 'user' | 'role' | 'role-session' | 'root' | 'federated-user' | 'other';
@@ -46,13 +47,20 @@ export interface Caller extends Principal {
 /** IAM Identity Center's roles: one per permission set and account, shared by all its members. */
 const IDENTITY_CENTER_ROLE_PREFIX = 'AWSReservedSSO_';
 
-const ARN = /^arn:(aws[a-z-]*):(iam|sts)::(\d{12}):(.+)$/;
+/**
+ * An IAM or STS principal ARN: a user, role, role session (assumed-role), federated user or root, in any
+ * partition. The one definition of the shape: the `owner` of a create request, the `?owner=` filter, the
+ * deploy-time admin list and parsePrincipal below all check it. The resource part takes the characters IAM
+ * allows in paths, user, role and session names (`[\w+=,.@-]` and `/`), so it never holds a `:`.
+ */
+export const PrincipalArn = z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/-]+$/, 'must be an IAM user or role ARN');
 
 /** Parses a principal ARN; undefined when it is not an IAM or STS principal ARN at all. */
 export function parsePrincipal(arn: string): Principal | undefined {
-  const match = ARN.exec(arn.trim());
-  if (!match) return undefined;
-  const [, partition, service, accountId, resource] = match as unknown as [string, string, string, string, string];
+  const trimmed = arn.trim();
+  if (!PrincipalArn.safeParse(trimmed).success) return undefined;
+  // arn:<partition>:<service>::<account>:<resource>; the schema leaves no `:` in the resource.
+  const [, partition, service, , accountId, resource] = trimmed.split(':') as [string, string, string, string, string, string];
   const parts = resource.split('/');
   const type = parts[0];
   const last = parts.at(-1) ?? '';

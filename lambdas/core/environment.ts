@@ -3,6 +3,7 @@
  * resource the API answers with. zod schemas are the single definition; types are inferred from them.
  */
 import * as z from 'zod';
+import { PrincipalArn } from './access';
 
 /** `^[a-z][a-z0-9-]{1,30}[a-z0-9]$`: 3 to 32 characters, safe in every AWS name it ends up in. */
 export const ENVIRONMENT_NAME_PATTERN = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
@@ -12,9 +13,6 @@ export type EnvironmentStatus = z.infer<typeof EnvironmentStatus>;
 
 /** Statuses in which an environment holds (or may hold) AWS resources and so counts against quotas. */
 export const LIVE_STATUSES: readonly EnvironmentStatus[] = ['CREATING', 'READY', 'CREATE_FAILED', 'DELETING', 'DELETE_FAILED'];
-
-/** Statuses from which DELETE may start a teardown. */
-export const DELETABLE_STATUSES: readonly EnvironmentStatus[] = ['READY', 'CREATE_FAILED', 'DELETE_FAILED', 'DELETED'];
 
 export const EnvironmentName = z
   .string()
@@ -41,10 +39,7 @@ export function createRequestSchema(maxVcpusCeiling: number) {
         .max(maxVcpusCeiling, `must be at most ${maxVcpusCeiling}, the ceiling set for this deployment`)
         .default(maxVcpusCeiling),
       gpu: z.boolean({ error: 'must be true or false' }).default(true),
-      owner: z
-        .string()
-        .regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/-]+$/, 'must be an IAM user or role ARN')
-        .optional(),
+      owner: PrincipalArn.optional(),
     })
     .strict();
 }

@@ -64,9 +64,4 @@ export const STEP_FUNCTIONS = {
 export type StepFunctionId = keyof typeof STEP_FUNCTIONS;
 export type StepName<F extends StepFunctionId> = (typeof STEP_FUNCTIONS)[F]['steps'][number];
 
-/** The placeholder each ASL file uses for a step function's ARN, e.g. `${BatchStepsFunctionArn}`. */
-export function placeholderOf(id: StepFunctionId): string {
-  return STEP_FUNCTIONS[id].placeholder;
-}
-
 export const STEP_FUNCTION_IDS = Object.keys(STEP_FUNCTIONS) as StepFunctionId[];
