@@ -5,7 +5,7 @@
  * about a resource it may not touch, nor be allowed to touch one it was not told about.
  */
 import * as path from 'node:path';
-import { Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -131,18 +131,40 @@ export function bindRegistry(fn: MfenvFunction, table: dynamodb.ITable, access: 
   );
 }
 
-/** A state machine the function starts: its ARN setting and states:StartExecution on exactly that ARN. */
+/**
+ * A state machine the function starts: its ARN setting and states:StartExecution on exactly that ARN.
+ * With `describeExecutionsOf` (the state machine's name), also states:DescribeExecution on its executions:
+ * the API looks up whether the workflow driving an environment still runs. An execution's ARN names the
+ * state machine by name (`execution:<name>:<execution>`), so the grant cannot be derived from the ARN.
+ */
 export function bindStateMachine(
   fn: MfenvFunction,
   setting: Extract<SettingName, 'provisionStateMachineArn' | 'teardownStateMachineArn'>,
   stateMachineArn: string,
+  options: { describeExecutionsOf?: string } = {},
 ): void {
+  const workflow = setting.replace('StateMachineArn', '').replace(/^./, (c) => c.toUpperCase());
   fn.setSetting(setting, stateMachineArn);
   fn.addToRolePolicy(
     new iam.PolicyStatement({
-      sid: `Start${setting.replace('StateMachineArn', '').replace(/^./, (c) => c.toUpperCase())}Workflow`,
+      sid: `Start${workflow}Workflow`,
       actions: ['states:StartExecution'],
       resources: [stateMachineArn],
+    }),
+  );
+  if (options.describeExecutionsOf === undefined) return;
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: `Describe${workflow}Executions`,
+      actions: ['states:DescribeExecution'],
+      resources: [
+        Stack.of(fn).formatArn({
+          service: 'states',
+          resource: 'execution',
+          resourceName: `${options.describeExecutionsOf}:*`,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      ],
     }),
   );
 }

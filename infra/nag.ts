@@ -6,6 +6,7 @@
 import { Token, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import type { MfenvStack } from './stack';
+import { stateMachineName } from './workflows';
 
 /** Why a finding is acceptable, on which construct. Exported for the tests, which check each one is needed. */
 export interface Acknowledgement {
@@ -31,6 +32,7 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
   const account = shown(stack.account, 'AccountId');
   const iamArn = `arn:${partition}:iam::${account}`;
   const batchArn = `arn:${partition}:batch:${shown(stack.region, 'Region')}:${account}`;
+  const executionsArn = `arn:${partition}:states:${shown(stack.region, 'Region')}:${account}:execution`;
   const restApi = stack.api.restApi;
   const bucketPattern = `arn:${partition}:s3:::${prefix}-*`;
   const rolePattern = (suffix: string) => `${iamArn}:role/${prefix}/${prefix}-*-${suffix}`;
@@ -120,6 +122,13 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
 
     // ---- API function and state machines.
     { construct: stack.apiFunction.role, rule: wildcardResource('*'), reason: `${XRAY}.` },
+    ...(['provision', 'teardown'] as const).map((machineId) => ({
+      construct: stack.apiFunction.role,
+      rule: wildcardResource(`${executionsArn}:${stateMachineName(stack.stackName, machineId)}:*`),
+      reason:
+        `states:DescribeExecution only, on the executions of the ${machineId} state machine: a DELETE looks up whether the workflow an environment waits on still runs. ` +
+        'Executions are named at run time (<environment>-<kind>-<generation>); the pattern matches no other state machine.',
+    })),
     ...[provision, teardown].map((machine) => ({
       construct: machine.role,
       rule: wildcardResource('*'),

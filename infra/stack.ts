@@ -19,7 +19,7 @@ import {
 import { acknowledgeFindings } from './nag';
 import { Network } from './network';
 import { createPermissionsBoundary, createRegistryTable } from './registry';
-import { Workflows } from './workflows';
+import { Workflows, stateMachineName } from './workflows';
 
 /** Where the API Lambda's handler lives (exports `handler`). */
 export const API_HANDLER_ENTRY = 'lambdas/api/handler.ts';
@@ -67,8 +67,13 @@ export class MfenvStack extends Stack {
     });
     bindDeployment(this.apiFunction, deployment);
     bindRegistry(this.apiFunction, table, 'api');
-    bindStateMachine(this.apiFunction, 'provisionStateMachineArn', provision.stateMachineArn);
-    bindStateMachine(this.apiFunction, 'teardownStateMachineArn', teardown.stateMachineArn);
+    // DescribeExecution: a DELETE checks whether the workflow an environment waits on still runs.
+    bindStateMachine(this.apiFunction, 'provisionStateMachineArn', provision.stateMachineArn, {
+      describeExecutionsOf: stateMachineName(this.stackName, 'provision'),
+    });
+    bindStateMachine(this.apiFunction, 'teardownStateMachineArn', teardown.stateMachineArn, {
+      describeExecutionsOf: stateMachineName(this.stackName, 'teardown'),
+    });
     this.apiFunction
       .setSetting('maxVcpusCeiling', String(config.maxVcpusCeiling))
       .setSetting('maxEnvironments', String(config.maxEnvironments))

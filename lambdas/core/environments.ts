@@ -7,8 +7,12 @@
  * Every write is a conditional write on the status and generation that were read (registry.ts), so two
  * requests racing on one environment cannot both win, and a workflow's execution name derives from the
  * generation (naming.executionName), so the same change can never start two workflows.
+ *
+ * The same names let DELETE find the workflow a CREATING or DELETING record waits on: when none runs (its
+ * outcome was never recorded: a step died, someone stopped it by hand, it never started), the record would
+ * wait forever, so DELETE takes it over as it would a failed one.
  */
-import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { type Caller, maySee, ownerIdOf, owns } from './access';
 import { sfnClient } from './clients';
 import {
@@ -17,7 +21,7 @@ import {
   type EnvironmentRecord,
   type EnvironmentStatus,
   type MetaflowConfig,
-  type WorkflowEnvironment,
+  WorkflowEnvironment,
   createRequestSchema,
 } from './environment';
 import {
@@ -241,20 +245,121 @@ export interface DeleteOutcome {
 }
 
 /**
- * DELETE /environments/{name}: 409 while CREATING; already DELETING → the same answer again (nothing new
- * starts); READY, CREATE_FAILED, DELETE_FAILED → DELETING and a teardown; DELETED → nothing to do, unless
- * the bucket was kept and `purge` asks to remove it with its data.
+ * How long after a status change the request (or step) that made it may still be starting the workflow
+ * that goes with it. Longer than the API function may run (25 s, infra/stack.ts) and than a step's
+ * StartExecution with its retries: past it, an execution that does not exist never will.
+ */
+export const WORKFLOW_START_WINDOW_MS = 60_000;
+
+/** One execution that may be driving a record: the state machine it runs on and its deterministic name. */
+interface ExpectedExecution {
+  stateMachineArn: string;
+  executionName: string;
+}
+
+/**
+ * The executions that drive a record in its transitional status, in the order they start. CREATING: the
+ * provisioning, then (when it failed) the rollback it starts on the teardown state machine before it
+ * ends, so checking in this order never misses a rollback whose provisioning has just ended. DELETING: the
+ * teardown.
+ */
+function expectedExecutionsOf(record: EnvironmentRecord): ExpectedExecution[] {
+  const { name, generation } = record;
+  if (record.status === 'CREATING') {
+    return [
+      { stateMachineArn: settings.provisionStateMachineArn(), executionName: executionName('provision', name, generation) },
+      { stateMachineArn: settings.teardownStateMachineArn(), executionName: executionName('rollback', name, generation) },
+    ];
+  }
+  return [{ stateMachineArn: settings.teardownStateMachineArn(), executionName: executionName('teardown', name, generation) }];
+}
+
+/** `arn:…:stateMachine:<machine>` → `arn:…:execution:<machine>:<execution>`. */
+function executionArnOf({ stateMachineArn, executionName: execution }: ExpectedExecution): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${execution}`;
+}
+
+/** What drives a CREATING or DELETING record now. */
+type Driver =
+  /** An execution is RUNNING; `input` is the one it was started with. */
+  | { kind: 'running'; executionName: string; input: string | undefined }
+  /** No execution exists yet, but the status changed so recently that its starter may still be at it. */
+  | { kind: 'starting' }
+  /** Nothing runs and nothing will: the record is orphaned. `stopped` lists the executions that ended. */
+  | { kind: 'none'; stopped: string[] };
+
+async function driverOf(record: EnvironmentRecord): Promise<Driver> {
+  const stopped: string[] = [];
+  for (const expected of expectedExecutionsOf(record)) {
+    try {
+      const execution = await sfnClient().send(new DescribeExecutionCommand({ executionArn: executionArnOf(expected) }));
+      if (execution.status === 'RUNNING') return { kind: 'running', executionName: expected.executionName, input: execution.input };
+      stopped.push(`${expected.executionName} (${execution.status})`);
+    } catch (error) {
+      if ((error as { name?: string })?.name === 'ExecutionDoesNotExist') continue;
+      logger.error('could not look up the workflow of an environment', { error: error as Error, executionName: expected.executionName });
+      throw new WorkflowUnavailableError(
+        `Could not check whether the workflow of "${record.name}" is still running (${messageOf(error)}); nothing was changed. ` +
+          'Send DELETE again in a minute.',
+        { cause: error },
+      );
+    }
+  }
+  // An execution that ended shows its starter is done; with none at all, the starter may still be on its way.
+  const changedAgo = Date.now() - Date.parse(record.updatedAt);
+  if (stopped.length === 0 && changedAgo < WORKFLOW_START_WINDOW_MS) return { kind: 'starting' };
+  return { kind: 'none', stopped };
+}
+
+/** Whether the running teardown was started with purge (its input says so; unreadable input: no). */
+function teardownPurges(input: string | undefined): boolean {
+  try {
+    return WorkflowEnvironment.safeParse(JSON.parse(input ?? 'null')?.environment).data?.purge === true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why an orphaned record is taken over, kept as the statusReason of the new teardown. */
+function orphanedReason(record: EnvironmentRecord, stopped: readonly string[]): string {
+  const workflow = record.status === 'CREATING' ? 'The workflow creating it' : 'The previous teardown';
+  const which = stopped.length > 0 ? ` (${stopped.join(', ')})` : ' (no execution of it exists)';
+  const before = record.statusReason ? ` It last said: ${record.statusReason}` : '';
+  return `${workflow} had stopped${which} without recording an outcome; deleting whatever it left.${before}`;
+}
+
+/**
+ * DELETE /environments/{name}: READY, CREATE_FAILED, DELETE_FAILED → DELETING and a teardown at the next
+ * generation; DELETED → nothing to do, unless the bucket was kept and `purge` asks to remove it with its
+ * data. CREATING and DELETING depend on their workflow: while it runs, 409 while CREATING, and the same
+ * answer again while DELETING (nothing new starts; 409 when `purge` asks for more than the running
+ * teardown does); when it has stopped without recording an outcome, as from DELETE_FAILED.
  */
 export async function deleteEnvironment(caller: Caller, name: string, options: { purge: boolean }): Promise<DeleteOutcome> {
   const record = await visibleEnvironment(caller, name);
   switch (record.status) {
     case 'CREATING':
-      throw new EnvironmentStateConflictError(
-        `The environment "${name}" is still being created and cannot be deleted yet: ` +
-          `GET /environments/${name} until it is READY or CREATE_FAILED, then DELETE it.`,
-      );
-    case 'DELETING':
+    case 'DELETING': {
+      const driver = await driverOf(record);
+      if (driver.kind === 'none') {
+        logger.warn('environment orphaned by its workflow; tearing it down', { environment: name, status: record.status, stopped: driver.stopped });
+        return startTeardown(record, options.purge, orphanedReason(record, driver.stopped));
+      }
+      if (record.status === 'CREATING') {
+        throw new EnvironmentStateConflictError(
+          `The environment "${name}" is still being created and cannot be deleted yet: ` +
+            `GET /environments/${name} until it is READY or CREATE_FAILED, then DELETE it.`,
+        );
+      }
+      const purging = driver.kind === 'running' && teardownPurges(driver.input);
+      if (options.purge && !purging) {
+        throw new EnvironmentStateConflictError(
+          `The environment "${name}" is already being deleted without purge, so a bucket that still holds data will be kept. ` +
+            `GET /environments/${name} until it is DELETED, then send DELETE /environments/${name}?purge=true again: that removes the kept bucket with its data.`,
+        );
+      }
       return { record, started: false };
+    }
     case 'DELETED':
       if (!(options.purge && holdsRetainedData(record))) return { record, started: false };
       break;
@@ -264,17 +369,18 @@ export async function deleteEnvironment(caller: Caller, name: string, options: {
   return startTeardown(record, options.purge);
 }
 
-async function startTeardown(record: EnvironmentRecord, purge: boolean): Promise<DeleteOutcome> {
+async function startTeardown(record: EnvironmentRecord, purge: boolean, takeOverReason?: string): Promise<DeleteOutcome> {
   const { name } = record;
   const generation = record.generation + 1;
   const teardownStateMachineArn = settings.teardownStateMachineArn();
+  const purgeReason = purge ? 'Deleting everything, the bucket and its data included (purge).' : null;
   let deleting: EnvironmentRecord;
   try {
     deleting = await registry.transition(name, {
       from: [record.status],
       generation: record.generation,
       to: 'DELETING',
-      statusReason: purge ? 'Deleting everything, the bucket and its data included (purge).' : null,
+      statusReason: [takeOverReason, purgeReason].filter((reason) => reason).join(' ') || null,
       set: { generation },
       // A record being torn down must not expire under the workflow.
       expiresAt: null,
