@@ -6,7 +6,7 @@
  */
 import type { Node } from 'constructs';
 import { PrincipalArn } from '../lambdas/core/access';
-import { SPOT_ALLOCATION_STRATEGIES, type SpotAllocationStrategy } from '../lambdas/core/settings';
+import { SETTING_DEFAULTS, SPOT_ALLOCATION_STRATEGIES, type SpotAllocationStrategy } from '../lambdas/core/settings';
 
 export interface MfenvConfig {
   /** Name of the CloudFormation stack; also part of every fixed resource name and of the bucket-name hash. */
@@ -25,7 +25,7 @@ export interface MfenvConfig {
   vpcId?: string;
   /** When set, the new VPC gets one public subnet in each of these zones; otherwise the stack's zones. */
   availabilityZones: string[];
-  /** Service role of every compute environment; when unset, the Batch service-linked role of the account. */
+  /** Service role of every compute environment; when unset, none is named and Batch uses (or creates) its service-linked role. */
   batchServiceRoleArn?: string;
   /** Days a DELETED record stays readable before DynamoDB's TTL removes it. */
   deletedRecordRetentionDays: number;
@@ -47,17 +47,24 @@ export const CONTEXT = {
   deletedRecordRetentionDays: 'mfenv:deletedRecordRetentionDays',
 } as const satisfies Record<keyof MfenvConfig, string>;
 
+/** The functions' own defaults (lambdas/core/settings.ts), so a setting left out means the same everywhere. */
 export const DEFAULT_CONFIG: MfenvConfig = {
-  stackName: 'mfenv',
-  prefix: 'mfenv',
-  maxVcpusCeiling: 64,
-  maxEnvironments: 40,
-  maxEnvironmentsPerOwner: 2,
-  spotAllocationStrategy: 'SPOT_CAPACITY_OPTIMIZED',
+  stackName: SETTING_DEFAULTS.stackName,
+  prefix: SETTING_DEFAULTS.prefix,
+  maxVcpusCeiling: Number(SETTING_DEFAULTS.maxVcpusCeiling),
+  maxEnvironments: Number(SETTING_DEFAULTS.maxEnvironments),
+  maxEnvironmentsPerOwner: Number(SETTING_DEFAULTS.maxEnvironmentsPerOwner),
+  spotAllocationStrategy: SETTING_DEFAULTS.spotAllocationStrategy,
   admins: [],
   availabilityZones: [],
-  deletedRecordRetentionDays: 30,
+  deletedRecordRetentionDays: Number(SETTING_DEFAULTS.deletedRecordRetentionDays),
 };
+
+/**
+ * Address space of the shared VPC, the one the stack creates and the one local mode creates in the
+ * emulator: a /20 per zone leaves room for thousands of Batch instances.
+ */
+export const VPC_CIDR = '10.20.0.0/16';
 
 /** A deploy-time setting is wrong. The message names the context key and what it accepts. */
 export class ConfigError extends Error {

@@ -186,10 +186,26 @@ export function bindNetwork(fn: MfenvFunction, subnets: ec2.ISubnet[], securityG
 }
 
 /**
- * The Batch service role every compute environment names. Passing it is allowed to Batch only; creating
- * the service-linked role (once per account, if it does not exist yet) is allowed for Batch's only.
+ * The service role of the compute environments. Unset (the default), the function learns none and names
+ * none: Batch then uses its service-linked role, and creates it in an account that has none yet, which
+ * needs the caller to be allowed to create it (Batch's role only). Naming the service-linked role instead
+ * would fail in such an account. Set (context mfenv:batchServiceRoleArn), the function learns the role and
+ * may pass it to Batch only.
  */
-export function bindBatchServiceRole(fn: MfenvFunction, serviceRoleArn: string): void {
+export function bindBatchServiceRole(fn: MfenvFunction, serviceRoleArn: string | undefined): void {
+  if (serviceRoleArn === undefined) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'CreateBatchServiceLinkedRole',
+        actions: ['iam:CreateServiceLinkedRole'],
+        resources: [
+          Stack.of(fn).formatArn({ service: 'iam', region: '', resource: 'role', resourceName: 'aws-service-role/batch.amazonaws.com/*' }),
+        ],
+        conditions: { StringEquals: { 'iam:AWSServiceName': 'batch.amazonaws.com' } },
+      }),
+    );
+    return;
+  }
   fn.setSetting('batchServiceRoleArn', serviceRoleArn);
   fn.addToRolePolicy(
     new iam.PolicyStatement({
@@ -199,26 +215,6 @@ export function bindBatchServiceRole(fn: MfenvFunction, serviceRoleArn: string):
       conditions: { StringEquals: { 'iam:PassedToService': 'batch.amazonaws.com' } },
     }),
   );
-  fn.addToRolePolicy(
-    new iam.PolicyStatement({
-      sid: 'CreateBatchServiceLinkedRole',
-      actions: ['iam:CreateServiceLinkedRole'],
-      resources: [
-        Stack.of(fn).formatArn({ service: 'iam', region: '', resource: 'role', resourceName: 'aws-service-role/batch.amazonaws.com/*' }),
-      ],
-      conditions: { StringEquals: { 'iam:AWSServiceName': 'batch.amazonaws.com' } },
-    }),
-  );
-}
-
-/** The Batch service-linked role's ARN in this stack's account. */
-export function batchServiceLinkedRoleArn(scope: Construct): string {
-  return Stack.of(scope).formatArn({
-    service: 'iam',
-    region: '',
-    resource: 'role',
-    resourceName: 'aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch',
-  });
 }
 
 /**

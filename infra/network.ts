@@ -13,7 +13,7 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ConfigError, CONTEXT } from './config';
+import { ConfigError, CONTEXT, VPC_CIDR } from './config';
 import { LOG_RETENTION } from './functions';
 
 export interface NetworkProps {
@@ -22,9 +22,6 @@ export interface NetworkProps {
   /** Zones of the new VPC; empty means the stack's zones. */
   availabilityZones: string[];
 }
-
-/** Address space of the created VPC: a /20 per zone leaves room for thousands of Batch instances. */
-const VPC_CIDR = '10.20.0.0/16';
 
 export class Network extends Construct {
   readonly vpc: ec2.IVpc;

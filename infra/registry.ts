@@ -6,7 +6,7 @@ import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { permissionsBoundaryPolicy } from '../lambdas/core/policies';
+import { permissionsBoundaryName, permissionsBoundaryPolicy } from '../lambdas/core/policies';
 import { REGISTRY_TABLE } from '../lambdas/core/registry';
 
 /**
@@ -34,13 +34,12 @@ export function createRegistryTable(scope: Construct): dynamodb.Table {
 }
 
 /**
- * The permissions boundary: the most any role a workflow creates can ever do (see permissionsBoundaryPolicy).
- * Under the IAM path `/<prefix>/`, named after the stack; the name does not end in `-user`, so it never
- * matches the teammate-policy pattern the IAM steps may manage.
+ * The permissions boundary: the most any role a workflow creates can ever do (see permissionsBoundaryPolicy),
+ * under the IAM path `/<prefix>/` and named by permissionsBoundaryName (local mode creates the same).
  */
 export function createPermissionsBoundary(scope: Construct, prefix: string, stackName: string): iam.ManagedPolicy {
   return new iam.ManagedPolicy(scope, 'EnvironmentBoundary', {
-    managedPolicyName: `${stackName}-environment-boundary`,
+    managedPolicyName: permissionsBoundaryName(stackName),
     path: `/${prefix}/`,
     description: 'Permissions boundary of every mfenv environment role: the ECS agent and mfenv bucket objects, nothing else.',
     document: iam.PolicyDocument.fromJson(permissionsBoundaryPolicy(prefix, Stack.of(scope).partition)),

@@ -8,21 +8,12 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { Api } from './api';
 import { ConfigError, CONTEXT, type MfenvConfig, readConfig } from './config';
-import {
-  batchServiceLinkedRoleArn,
-  bindDeployment,
-  bindRegistry,
-  bindStateMachine,
-  type DeploymentSettings,
-  MfenvFunction,
-} from './functions';
+import { API_FUNCTION } from '../lambdas/steps/catalogue';
+import { bindDeployment, bindRegistry, bindStateMachine, type DeploymentSettings, MfenvFunction } from './functions';
 import { acknowledgeFindings } from './nag';
 import { Network } from './network';
 import { createPermissionsBoundary, createRegistryTable } from './registry';
 import { Workflows, stateMachineName } from './workflows';
-
-/** Where the API Lambda's handler lives (exports `handler`). */
-export const API_HANDLER_ENTRY = 'lambdas/api/handler.ts';
 
 export interface MfenvStackProps extends StackProps {
   config: MfenvConfig;
@@ -55,13 +46,13 @@ export class MfenvStack extends Stack {
       table,
       network: this.network,
       boundaryArn: boundary.managedPolicyArn,
-      batchServiceRoleArn: config.batchServiceRoleArn ?? batchServiceLinkedRoleArn(this),
+      batchServiceRoleArn: config.batchServiceRoleArn,
     });
     const { provision, teardown } = this.workflows.stateMachines;
 
     this.apiFunction = new MfenvFunction(this, 'ApiHandler', {
-      entry: API_HANDLER_ENTRY,
-      description: 'Serves /environments: validates, authorizes, records and starts the workflows.',
+      entry: API_FUNCTION.entry,
+      description: API_FUNCTION.description,
       // API Gateway waits at most 29 seconds for an integration.
       timeout: Duration.seconds(25),
     });

@@ -41,7 +41,8 @@ export interface WorkflowsProps {
   table: dynamodb.ITable;
   network: Network;
   boundaryArn: string;
-  batchServiceRoleArn: string;
+  /** Service role the compute environments name; undefined: none, so Batch uses its service-linked role. */
+  batchServiceRoleArn?: string;
 }
 
 /**

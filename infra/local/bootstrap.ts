@@ -17,9 +17,10 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { CreatePolicyCommand, CreateServiceLinkedRoleCommand, IAMClient } from '@aws-sdk/client-iam';
-import { permissionsBoundaryPolicy } from '../../lambdas/core/policies';
+import { permissionsBoundaryName, permissionsBoundaryPolicy } from '../../lambdas/core/policies';
 import { REGISTRY_TABLE } from '../../lambdas/core/registry';
-import { SETTING } from '../../lambdas/core/settings';
+import { SETTING, SETTING_DEFAULTS } from '../../lambdas/core/settings';
+import { VPC_CIDR } from '../config';
 import { EMULATOR_ACCOUNT_ID, EMULATOR_ADMIN_CREDENTIALS, EMULATOR_REGION } from './emulator';
 
 export interface LocalBootstrapOptions {
@@ -46,8 +47,14 @@ export function emulatorClientConfig(endpoint: string) {
   return { endpoint, region: EMULATOR_REGION, credentials: EMULATOR_ADMIN_CREDENTIALS };
 }
 
+/** The public subnet of the zone at `index`: a /20 of VPC_CIDR each, as the CDK stack lays them out. */
+function subnetCidr(index: number): string {
+  const [first, second] = VPC_CIDR.split('.');
+  return `${first}.${second}.${index * 16}.0/20`;
+}
+
 export async function bootstrapEmulator(endpoint: string, options: LocalBootstrapOptions = {}): Promise<LocalBootstrap> {
-  const prefix = options.prefix ?? 'mfenv';
+  const prefix = options.prefix ?? SETTING_DEFAULTS.prefix;
   const stackName = options.stackName ?? 'mfenv-local';
   const config = emulatorClientConfig(endpoint);
   const ec2 = new EC2Client(config);
@@ -55,7 +62,7 @@ export async function bootstrapEmulator(endpoint: string, options: LocalBootstra
   const iam = new IAMClient(config);
 
   // Network: one public subnet per availability zone, an internet gateway, no NAT gateway.
-  const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.20.0.0/16' }))).Vpc!.VpcId!;
+  const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: VPC_CIDR }))).Vpc!.VpcId!;
   const igwId = (await ec2.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
   await ec2.send(new AttachInternetGatewayCommand({ VpcId: vpcId, InternetGatewayId: igwId }));
   const routeTableId = (await ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable!.RouteTableId!;
@@ -64,7 +71,7 @@ export async function bootstrapEmulator(endpoint: string, options: LocalBootstra
   for (const [index, zone] of ['a', 'b'].entries()) {
     const subnetId = (
       await ec2.send(
-        new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: `10.20.${index}.0/24`, AvailabilityZone: `${EMULATOR_REGION}${zone}` }),
+        new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: subnetCidr(index), AvailabilityZone: `${EMULATOR_REGION}${zone}` }),
       )
     ).Subnet!.SubnetId!;
     await ec2.send(new ModifySubnetAttributeCommand({ SubnetId: subnetId, MapPublicIpOnLaunch: { Value: true } }));
@@ -113,12 +120,13 @@ export async function bootstrapEmulator(endpoint: string, options: LocalBootstra
     }),
   );
 
-  // The Batch service-linked role, and the permissions boundary of every environment role.
+  // The Batch service-linked role, named in the settings: the emulator, unlike AWS, requires a compute
+  // environment to name a service role. Then the permissions boundary of every environment role.
   const serviceRoleArn = (await iam.send(new CreateServiceLinkedRoleCommand({ AWSServiceName: 'batch.amazonaws.com' }))).Role!.Arn!;
   const boundaryArn = (
     await iam.send(
       new CreatePolicyCommand({
-        PolicyName: `${stackName}-environment-boundary`,
+        PolicyName: permissionsBoundaryName(stackName),
         Path: `/${prefix}/`,
         PolicyDocument: JSON.stringify(permissionsBoundaryPolicy(prefix)),
       }),
@@ -139,11 +147,11 @@ export async function bootstrapEmulator(endpoint: string, options: LocalBootstra
     [SETTING.securityGroupId]: securityGroupId,
     [SETTING.batchServiceRoleArn]: serviceRoleArn,
     [SETTING.permissionsBoundaryArn]: boundaryArn,
-    [SETTING.spotAllocationStrategy]: 'SPOT_CAPACITY_OPTIMIZED',
-    [SETTING.maxVcpusCeiling]: String(options.maxVcpusCeiling ?? 64),
-    [SETTING.maxEnvironments]: String(options.maxEnvironments ?? 40),
-    [SETTING.maxEnvironmentsPerOwner]: String(options.maxEnvironmentsPerOwner ?? 2),
-    [SETTING.admins]: options.admins ?? '',
+    [SETTING.spotAllocationStrategy]: SETTING_DEFAULTS.spotAllocationStrategy,
+    [SETTING.maxVcpusCeiling]: String(options.maxVcpusCeiling ?? SETTING_DEFAULTS.maxVcpusCeiling),
+    [SETTING.maxEnvironments]: String(options.maxEnvironments ?? SETTING_DEFAULTS.maxEnvironments),
+    [SETTING.maxEnvironmentsPerOwner]: String(options.maxEnvironmentsPerOwner ?? SETTING_DEFAULTS.maxEnvironmentsPerOwner),
+    [SETTING.admins]: options.admins ?? SETTING_DEFAULTS.admins,
     // The emulator cannot evaluate aws:SecureTransport: the TLS-only bucket statement is left out here.
     [SETTING.bucketTlsOnly]: 'false',
     [SETTING.metaflowS3EndpointUrl]: endpoint,

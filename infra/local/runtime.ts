@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { resetClients } from '../../lambdas/core/clients';
 import { SETTING } from '../../lambdas/core/settings';
+import { API_FUNCTION } from '../../lambdas/steps/catalogue';
 import { bootstrapEmulator, emulatorClientConfig, type LocalBootstrap } from './bootstrap';
 import { EMULATOR_ACCOUNT_ID, EMULATOR_REGION, type Emulator, PROJECT_ROOT, startEmulator } from './emulator';
 import { type ApiHandler, type ApiRoute, type HttpAdapter, startHttpAdapter } from './http-adapter';
@@ -20,8 +21,6 @@ import { allowRequireOfImportOnlyPackages } from './module-hooks';
 import { type SfnEndpoint, startSfnEndpoint } from './sfn-endpoint';
 import { type ExecutionRecord, WorkflowRunner } from './workflow-runner';
 
-/** The API Lambda's entry module (it exports `handler`, an API Gateway REST proxy handler). */
-export const API_HANDLER_ENTRY = 'lambdas/api/handler.ts';
 /** The API's route table (`ROUTES`): the resources and methods the REST API declares. */
 export const API_ROUTES_MODULE = 'lambdas/api/routes.ts';
 
@@ -74,8 +73,8 @@ export interface LocalMode {
 
 function loadApi(): { handler: ApiHandler; routes: readonly ApiRoute[] } {
   allowRequireOfImportOnlyPackages();
-  const { handler } = require(join(PROJECT_ROOT, API_HANDLER_ENTRY)) as { handler?: unknown };
-  if (typeof handler !== 'function') throw new Error(`${API_HANDLER_ENTRY} does not export a function named "handler".`);
+  const { handler } = require(join(PROJECT_ROOT, API_FUNCTION.entry)) as { handler?: unknown };
+  if (typeof handler !== 'function') throw new Error(`${API_FUNCTION.entry} does not export a function named "handler".`);
   const { ROUTES } = require(join(PROJECT_ROOT, API_ROUTES_MODULE)) as { ROUTES?: unknown };
   if (!Array.isArray(ROUTES)) throw new Error(`${API_ROUTES_MODULE} does not export the route table ROUTES.`);
   return { handler: handler as ApiHandler, routes: ROUTES as ApiRoute[] };

@@ -140,6 +140,14 @@ export function bucketPolicy(names: Pick<EnvironmentNames, 'bucketArn'>, tlsOnly
 }
 
 /**
+ * Name of the permissions boundary policy, under the IAM path `/<prefix>/`: named after the stack, and not
+ * ending in `-user`, so it never matches the teammate-policy pattern the IAM steps may manage.
+ */
+export function permissionsBoundaryName(stackName: string): string {
+  return `${stackName}-environment-boundary`;
+}
+
+/**
  * The permissions boundary every role the workflows create must carry (the provisioning roles may create
  * a role only with this boundary attached). It is the most any environment role can ever do: the ECS
  * agent's work on a Batch instance and object access to mfenv buckets. No IAM, no STS, nothing else, so a

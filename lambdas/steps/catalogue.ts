@@ -10,7 +10,16 @@
  *
  * Each step Lambda receives `{ step, environment, ...parameters }` (see StepInput in ./step.ts) and
  * dispatches on `step`. Steps are grouped by the AWS service they touch, so each role stays small.
+ *
+ * The API Lambda is listed here too (API_FUNCTION): CDK (infra/stack.ts) deploys it and local mode
+ * (infra/local/runtime.ts) serves it from the same entry.
  */
+
+/** The API Lambda: its entry exports `handler`, an API Gateway REST proxy handler. */
+export const API_FUNCTION = {
+  entry: 'lambdas/api/handler.ts',
+  description: 'Serves /environments: validates, authorizes, records and starts the workflows.',
+} as const;
 
 export const STATE_MACHINES = {
   provision: { file: 'statemachine/provision.asl.json', description: 'Creates one environment, then marks it READY (or rolls back).' },

@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { CONTEXT, ConfigError, DEFAULT_CONFIG, readConfig } from '../../infra/config';
+import { SETTING, settings } from '../../lambdas/core/settings';
 import { PROJECT_ROOT, cdkJsonContext } from './synth';
 
 const reader = (context: Record<string, unknown>) => ({ tryGetContext: (key: string) => context[key] });
@@ -21,6 +22,35 @@ describe('readConfig', () => {
 
     // assess
     expect(config).toEqual(DEFAULT_CONFIG);
+  });
+
+  it('defaults to what the functions themselves read when a setting is not given', () => {
+    // prepare: a function's environment without the settings that have defaults
+    const saved = { ...process.env };
+    const names = ['prefix', 'stackName', 'maxVcpusCeiling', 'maxEnvironments', 'maxEnvironmentsPerOwner', 'spotAllocationStrategy', 'admins', 'batchServiceRoleArn', 'deletedRecordRetentionDays'] as const;
+    for (const name of names) delete process.env[SETTING[name]];
+
+    // act
+    const config = readConfig(reader({}));
+    let functionsRead: Record<string, unknown>;
+    try {
+      functionsRead = Object.fromEntries(names.map((name) => [name, settings[name]()]));
+    } finally {
+      process.env = saved;
+    }
+
+    // assess
+    expect(functionsRead).toEqual({
+      prefix: config.prefix,
+      stackName: config.stackName,
+      maxVcpusCeiling: config.maxVcpusCeiling,
+      maxEnvironments: config.maxEnvironments,
+      maxEnvironmentsPerOwner: config.maxEnvironmentsPerOwner,
+      spotAllocationStrategy: config.spotAllocationStrategy,
+      admins: config.admins,
+      batchServiceRoleArn: config.batchServiceRoleArn,
+      deletedRecordRetentionDays: config.deletedRecordRetentionDays,
+    });
   });
 
   it('accepts command-line strings for numbers and lists (cdk -c key=value)', () => {

@@ -7,17 +7,18 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { FUNCTION_RUNTIME, LOG_RETENTION, type MfenvFunction } from '../../infra/functions';
-import { API_HANDLER_ENTRY } from '../../infra/stack';
 import { SETTING, type SettingName } from '../../lambdas/core/settings';
-import { STEP_FUNCTIONS, STEP_FUNCTION_IDS } from '../../lambdas/steps/catalogue';
+import { API_FUNCTION, STEP_FUNCTIONS, STEP_FUNCTION_IDS } from '../../lambdas/steps/catalogue';
 import { settingsReadBy } from './sources';
 import { PROJECT_ROOT, type Synthesized, logicalIdOf, resourcesOfType, synthesize } from './synth';
 
 /**
  * Settings a function may read without being given them on AWS: the region comes from the Lambda runtime,
- * and these two describe an S3-compatible emulator, so their defaults are right on AWS.
+ * these two describe an S3-compatible emulator, so their defaults are right on AWS, and the Batch service
+ * role is optional (given only with context mfenv:batchServiceRoleArn; see "the functions of a deployment
+ * that names its Batch service role" in permissions.test.ts).
  */
-const PROVIDED_OR_LOCAL_ONLY: SettingName[] = ['region', 's3ForcePathStyle', 'metaflowS3EndpointUrl'];
+const PROVIDED_OR_LOCAL_ONLY: SettingName[] = ['region', 's3ForcePathStyle', 'metaflowS3EndpointUrl', 'batchServiceRoleArn'];
 /** Variables every function gets besides its settings. */
 const COMMON_VARIABLES = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME'];
 
@@ -29,7 +30,7 @@ describe('the functions', () => {
     const { stack } = synthesized;
     functions = [
       ...STEP_FUNCTION_IDS.map((id) => [STEP_FUNCTIONS[id].entry, stack.workflows.stepFunctions[id]] as [string, MfenvFunction]),
-      [API_HANDLER_ENTRY, stack.apiFunction],
+      [API_FUNCTION.entry, stack.apiFunction],
     ];
   }, 180_000);
 
@@ -158,7 +159,7 @@ describe('the functions', () => {
 describe('the function entries', () => {
   it('exist for every step Lambda of the catalogue and for the API', () => {
     // prepare
-    const entries = [...STEP_FUNCTION_IDS.map((id) => STEP_FUNCTIONS[id].entry), API_HANDLER_ENTRY];
+    const entries = [...STEP_FUNCTION_IDS.map((id) => STEP_FUNCTIONS[id].entry), API_FUNCTION.entry];
 
     // act
     const missing = entries.filter((entry) => !existsSync(path.join(PROJECT_ROOT, entry)));

@@ -5,9 +5,9 @@
  */
 import { CONTEXT } from '../../infra/config';
 import { ECS_INSTANCE_MANAGED_POLICY } from '../../lambdas/core/policies';
+import { SETTING } from '../../lambdas/core/settings';
 import { STEP_FUNCTION_IDS, type StepFunctionId } from '../../lambdas/steps/catalogue';
-import { API_HANDLER_ENTRY } from '../../infra/stack';
-import { STEP_FUNCTIONS } from '../../lambdas/steps/catalogue';
+import { API_FUNCTION, STEP_FUNCTIONS } from '../../lambdas/steps/catalogue';
 import { actionsCalledBy } from './sources';
 import { type Synthesized, logicalIdOf, readable, resourcesOfType, synthesize } from './synth';
 
@@ -118,16 +118,36 @@ describe('the permissions of the functions and state machines', () => {
       expect(statement.Condition?.StringEquals?.['iam:PassedToService']).toMatch(/^(ec2|batch)\.amazonaws\.com$/);
       expect(list(statement.Resource)).not.toContain('*');
     }
-    // The instance role goes to EC2 only; only the Batch service role goes to Batch.
+    // The instance role goes to EC2 only; no role goes to Batch unless the deployment names a service role.
     const toEc2 = passRole.filter((statement) => statement.Condition!.StringEquals!['iam:PassedToService'] === 'ec2.amazonaws.com');
     expect(toEc2.flatMap((statement) => list(statement.Resource))).toEqual(
       expect.arrayContaining(['arn:${AWS::Partition}:iam::${AWS::AccountId}:role/mfenv/mfenv-*-instance']),
     );
     for (const resource of toEc2.flatMap((statement) => list(statement.Resource))) expect(resource).toMatch(/:role\/mfenv\/mfenv-\*-instance$/);
     const toBatch = passRole.filter((statement) => statement.Condition!.StringEquals!['iam:PassedToService'] === 'batch.amazonaws.com');
-    expect(toBatch.flatMap((statement) => list(statement.Resource))).toEqual([
-      'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch',
+    expect(toBatch).toEqual([]);
+  });
+
+  it("names no Batch service role by default: the batch function may create Batch's service-linked role, and only that", () => {
+    // prepare
+    const { stack, json } = synthesized;
+
+    // act
+    const creates = allStatements(json).filter(
+      (statement) => statement.Effect === 'Allow' && list(statement.Action).includes('iam:CreateServiceLinkedRole'),
+    );
+    const variables = json.Resources[logicalIdOf(stack.workflows.stepFunctions.batch)]!.Properties!.Environment.Variables;
+
+    // assess
+    expect(creates).toEqual([
+      expect.objectContaining({
+        Action: 'iam:CreateServiceLinkedRole',
+        Resource: 'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/batch.amazonaws.com/*',
+        Condition: { StringEquals: { 'iam:AWSServiceName': 'batch.amazonaws.com' } },
+      }),
     ]);
+    expect(roles.batch).toContainEqual(creates[0]);
+    expect(variables).not.toHaveProperty(SETTING.batchServiceRoleArn);
   });
 
   it.each([
@@ -209,7 +229,7 @@ describe('the permissions of the functions and state machines', () => {
 
   it.each([...STEP_FUNCTION_IDS, 'api' as const])('allows the %s function every AWS call its code makes', async (id) => {
     // prepare
-    const entry = id === 'api' ? API_HANDLER_ENTRY : STEP_FUNCTIONS[id].entry;
+    const entry = id === 'api' ? API_FUNCTION.entry : STEP_FUNCTIONS[id].entry;
     const allowed = new Set(actionsOf(roles[id].filter((statement) => statement.Effect === 'Allow')));
 
     // act
@@ -237,6 +257,27 @@ describe('the permissions of the functions and state machines', () => {
         { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
       ]);
     }
+  });
+});
+
+describe('the functions of a deployment that names its Batch service role', () => {
+  it('tell the batch function the role, let it pass that role to Batch only, and create no service-linked role', () => {
+    // prepare
+    const serviceRoleArn = 'arn:aws:iam::123456789012:role/service-role/team-batch';
+
+    // act
+    const { stack, json } = synthesize({ [CONTEXT.batchServiceRoleArn]: serviceRoleArn });
+
+    // assess
+    const batch = statementsOfRole(json, logicalIdOf(stack.workflows.stepFunctions.batch.role));
+    const variables = json.Resources[logicalIdOf(stack.workflows.stepFunctions.batch)]!.Properties!.Environment.Variables;
+    expect(variables[SETTING.batchServiceRoleArn]).toBe(serviceRoleArn);
+    const toBatch = allStatements(json).filter(
+      (statement) => statement.Effect === 'Allow' && statement.Condition?.StringEquals?.['iam:PassedToService'] === 'batch.amazonaws.com',
+    );
+    expect(toBatch).toEqual([expect.objectContaining({ Action: 'iam:PassRole', Resource: serviceRoleArn })]);
+    expect(batch).toContainEqual(toBatch[0]);
+    expect(actionsOf(allStatements(json))).not.toContain('iam:CreateServiceLinkedRole');
   });
 });
 
