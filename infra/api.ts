@@ -12,6 +12,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { z } from 'zod';
+import { problemTypeOf } from '../lambdas/api/http';
 import { createRequestSchema } from '../lambdas/core/environment';
 import { LOG_RETENTION } from './functions';
 
@@ -36,33 +37,38 @@ export function createRequestJsonSchema(maxVcpusCeiling: number): Record<string,
 /** One API Gateway-generated answer, rewritten as an RFC 9457 problem. */
 export interface GatewayProblem {
   type: apigateway.ResponseType;
+  /**
+   * Names the problem `type` (urn:mfenv:problem:..., as problemTypeOf makes it): the name of the API's own
+   * error for the same situation where there is one, so a client branches the same way on both.
+   */
+  errorName: string;
   /** The HTTP status API Gateway uses for it; unknown for the DEFAULT_* catch-alls, so left out there. */
   status?: number;
   title: string;
   /** A sentence the caller can act on. */
   detail: string;
-  /** Adds `errors` with API Gateway's own account of what in the body failed the schema. */
-  validationErrors?: boolean;
   retryAfterSeconds?: number;
 }
 
 export const GATEWAY_PROBLEMS: GatewayProblem[] = [
   {
     type: apigateway.ResponseType.BAD_REQUEST_BODY,
+    errorName: 'ValidationError',
     status: 400,
     title: 'The request is not valid',
     detail:
       'The body is not a valid environment request: send a JSON object with "name" (3 to 32 lower-case letters, digits or hyphens) and optionally "maxVcpus", "gpu" and "owner", nothing else.',
-    validationErrors: true,
   },
   {
     type: apigateway.ResponseType.BAD_REQUEST_PARAMETERS,
+    errorName: 'ValidationError',
     status: 400,
     title: 'The request is not valid',
     detail: 'A required path or query parameter is missing: use /environments/{name} with an environment name.',
   },
   {
     type: apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+    errorName: 'UnauthenticatedError',
     status: 403,
     title: 'Not signed, or no such route',
     detail:
@@ -70,6 +76,7 @@ export const GATEWAY_PROBLEMS: GatewayProblem[] = [
   },
   {
     type: apigateway.ResponseType.INVALID_SIGNATURE,
+    errorName: 'UnauthenticatedError',
     status: 403,
     title: 'The signature does not match',
     detail:
@@ -77,12 +84,14 @@ export const GATEWAY_PROBLEMS: GatewayProblem[] = [
   },
   {
     type: apigateway.ResponseType.EXPIRED_TOKEN,
+    errorName: 'UnauthenticatedError',
     status: 403,
     title: 'Credentials expired',
     detail: 'Your credentials or the request signature have expired: refresh your AWS credentials and sign the request again.',
   },
   {
     type: apigateway.ResponseType.ACCESS_DENIED,
+    errorName: 'ForbiddenError',
     status: 403,
     title: 'Not allowed',
     detail:
@@ -90,24 +99,28 @@ export const GATEWAY_PROBLEMS: GatewayProblem[] = [
   },
   {
     type: apigateway.ResponseType.RESOURCE_NOT_FOUND,
+    errorName: 'RouteNotFoundError',
     status: 404,
     title: 'No such route',
     detail: 'This API has no such route: use /environments, /environments/{name} or /environments/{name}/config.',
   },
   {
     type: apigateway.ResponseType.REQUEST_TOO_LARGE,
+    errorName: 'RequestTooLargeError',
     status: 413,
     title: 'Request too large',
     detail: 'The request is larger than API Gateway accepts: an environment request is a small JSON object.',
   },
   {
     type: apigateway.ResponseType.UNSUPPORTED_MEDIA_TYPE,
+    errorName: 'UnsupportedMediaTypeError',
     status: 415,
     title: 'Unsupported media type',
     detail: 'Send the body as JSON with the header Content-Type: application/json.',
   },
   {
     type: apigateway.ResponseType.THROTTLED,
+    errorName: 'ThrottledError',
     status: 429,
     title: 'Too many requests',
     detail: 'The team is calling this API faster than its limit: wait for the Retry-After seconds, then try again.',
@@ -115,40 +128,54 @@ export const GATEWAY_PROBLEMS: GatewayProblem[] = [
   },
   {
     type: apigateway.ResponseType.INTEGRATION_TIMEOUT,
+    errorName: 'IntegrationTimeoutError',
     status: 504,
     title: 'The API did not answer in time',
     detail: 'The API did not answer in time; nothing may have changed, or the change may be under way: GET the environment, then retry.',
   },
   {
     type: apigateway.ResponseType.INTEGRATION_FAILURE,
+    errorName: 'IntegrationFailureError',
     status: 504,
     title: 'The API failed to answer',
     detail: 'The API could not run the request; nothing may have changed, or the change may be under way: GET the environment, then retry.',
   },
   {
     type: apigateway.ResponseType.DEFAULT_4XX,
+    errorName: 'RequestRefusedError',
     title: 'The request was refused',
     detail: 'API Gateway refused the request before it reached mfenv: check the signature, the path and the body against the API documentation.',
   },
   {
     type: apigateway.ResponseType.DEFAULT_5XX,
+    errorName: 'InternalError',
     title: 'The API failed',
-    detail: 'API Gateway failed to run the request; it is not caused by the request itself: retry later, and tell the platform owner the requestId if it persists.',
+    detail:
+      'API Gateway failed to run the request; it is not caused by the request itself: retry later, and tell the platform owner the x-amzn-RequestId response header if it persists.',
   },
 ];
 
-/** The mapping template of one problem. Gateway templates only substitute `$context` variables. */
+/**
+ * API Gateway's own words, as a complete JSON string: `messageString` is the message already quoted (and
+ * escaped: API Gateway's default gateway responses are `{"message":$context.error.messageString}`).
+ */
+export const GATEWAY_MESSAGE_VARIABLE = '$context.error.messageString';
+
+/**
+ * The mapping template of one problem. Gateway templates are not VTL: API Gateway only puts each
+ * `$context` variable in as it is, without escaping. So the body holds no variable inside a JSON string
+ * (`$context.error.validationErrorString` quotes the schema, a path may hold a quote: either would break
+ * the JSON), only the already-quoted message as the `gatewayMessage` member. The request id reaches the
+ * caller as the x-amzn-RequestId header that API Gateway adds to every answer.
+ */
 export function problemTemplate(problem: GatewayProblem): string {
-  const body: Record<string, unknown> = {
-    type: 'about:blank',
+  const body = JSON.stringify({
+    type: problemTypeOf(problem.errorName),
     title: problem.title,
     ...(problem.status ? { status: problem.status } : {}),
     detail: problem.detail,
-    instance: '$context.path',
-    requestId: '$context.requestId',
-    ...(problem.validationErrors ? { errors: [{ field: 'body', message: '$context.error.validationErrorString' }] } : {}),
-  };
-  return JSON.stringify(body);
+  });
+  return `${body.slice(0, -1)},"gatewayMessage":${GATEWAY_MESSAGE_VARIABLE}}`;
 }
 
 export class Api extends Construct {

@@ -3,7 +3,8 @@
  * resource policy, logging and tracing, the POST body model, and RFC 9457 answers for API Gateway's own errors.
  */
 import { z } from 'zod';
-import { API_STAGE, API_THROTTLING, GATEWAY_PROBLEMS, createRequestJsonSchema } from '../../infra/api';
+import { API_STAGE, API_THROTTLING, GATEWAY_PROBLEMS, createRequestJsonSchema, problemTemplate } from '../../infra/api';
+import { problemTypeOf } from '../../lambdas/api/http';
 import { CONTEXT } from '../../infra/config';
 import { LOG_RETENTION } from '../../infra/functions';
 import { createRequestSchema } from '../../lambdas/core/environment';
@@ -31,14 +32,21 @@ function routesOf(resources: Resources): Map<string, Record<string, any>> {
   return routes;
 }
 
-/** A gateway response body with its `$context` variables filled in as API Gateway would. */
+/**
+ * A value with everything that breaks JSON when put in raw: quotes (as in API Gateway's validator texts,
+ * `instance type (string) does not match any allowed primitive type (allowed: ["integer"])`), a backslash,
+ * a newline (as in its signature-mismatch message).
+ */
+const HOSTILE = 'instance value ("Alice") not found in enum; \\d+ expected\nThe Canonical String was \'POST\'';
+
+/**
+ * A gateway response body with every `$context` variable filled in as API Gateway does: as it is, without
+ * escaping, except the `...String` variables, which API Gateway writes as a quoted, escaped JSON string.
+ * Every variable gets the hostile value, so only a template that is JSON whatever the variables hold parses.
+ */
 function renderProblem(template: string): Record<string, unknown> {
-  return JSON.parse(
-    template
-      .replaceAll('$context.path', '/v1/environments')
-      .replaceAll('$context.requestId', '1d7a1c34-9f5e-4ad0-9a6b-9c1f2d3e4f50')
-      .replaceAll('$context.error.validationErrorString', '[object has missing required properties ([name])]'),
-  );
+  const rendered = template.replace(/\$context\.[A-Za-z.]+/g, (variable) => (variable.endsWith('String') ? JSON.stringify(HOSTILE) : HOSTILE));
+  return JSON.parse(rendered);
 }
 
 describe('the API', () => {
@@ -195,15 +203,42 @@ describe('the API', () => {
     for (const response of responses) {
       expect(response.ResponseParameters['gatewayresponse.header.Content-Type']).toBe("'application/problem+json'");
       const problem = renderProblem(response.ResponseTemplates['application/json']);
-      expect(problem).toMatchObject({ type: 'about:blank', title: expect.any(String), detail: expect.any(String), instance: '/v1/environments' });
+      expect(problem).toMatchObject({
+        type: expect.stringMatching(/^urn:mfenv:problem:[a-z]+(-[a-z]+)*$/),
+        title: expect.any(String),
+        detail: expect.any(String),
+        gatewayMessage: HOSTILE,
+      });
       expect((problem.detail as string).length).toBeGreaterThan(40);
       if (response.StatusCode) expect(problem.status).toBe(Number(response.StatusCode));
       else expect(response.ResponseType).toMatch(/^DEFAULT_/);
     }
-    const badBody = responses.find((response) => response.ResponseType === 'BAD_REQUEST_BODY')!;
-    expect(renderProblem(badBody.ResponseTemplates['application/json']).errors).toEqual([
-      { field: 'body', message: '[object has missing required properties ([name])]' },
-    ]);
+    // The same situations the API Lambda also answers carry the same problem type.
+    const typeOf = (responseType: string) =>
+      renderProblem(responses.find((response) => response.ResponseType === responseType)!.ResponseTemplates['application/json']).type;
+    expect(typeOf('BAD_REQUEST_BODY')).toBe(problemTypeOf('ValidationError'));
+    expect(typeOf('ACCESS_DENIED')).toBe(problemTypeOf('ForbiddenError'));
+    expect(typeOf('UNSUPPORTED_MEDIA_TYPE')).toBe(problemTypeOf('UnsupportedMediaTypeError'));
+  });
+
+  it('keeps every gateway response valid JSON whatever API Gateway puts in its variables, quotes and newlines included', () => {
+    // prepare
+    const templates = GATEWAY_PROBLEMS.map((problem) => ({ type: problem.type.responseType, template: problemTemplate(problem) }));
+    const leaky = problemTemplate(GATEWAY_PROBLEMS[0]!).replace('"title":"', '"title":"$context.error.validationErrorString ');
+
+    // act
+    const rendered = templates.map(({ type, template }) => {
+      try {
+        return { type, parsed: renderProblem(template) !== undefined };
+      } catch (error) {
+        return { type, parsed: false, error: String(error) };
+      }
+    });
+
+    // assess
+    expect(rendered).toEqual(templates.map(({ type }) => ({ type, parsed: true })));
+    // ... which this check would notice: a raw variable inside a JSON string does not survive it.
+    expect(() => renderProblem(leaky)).toThrow(SyntaxError);
   });
 });
 
