@@ -12,7 +12,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { HTTP_ERRORS, MfenvError, messageOf } from '../../lambdas/core/errors';
-import type { CallerIdentity, IdentityResolver } from './identity';
+import { type CallerIdentity, type IdentityResolver, iamRequestIdentity } from './identity';
 
 export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
@@ -218,23 +218,7 @@ export function proxyEvent(input: {
       domainPrefix: (request.headers.host ?? '127').split('.')[0],
       extendedRequestId: input.requestId,
       httpMethod: request.method ?? 'GET',
-      identity: {
-        accessKey: caller.accessKeyId,
-        accountId: caller.accountId,
-        apiKey: null,
-        apiKeyId: null,
-        caller: caller.userId,
-        clientCert: null,
-        cognitoAuthenticationProvider: null,
-        cognitoAuthenticationType: null,
-        cognitoIdentityId: null,
-        cognitoIdentityPoolId: null,
-        principalOrgId: null,
-        sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
-        user: caller.userId,
-        userAgent: request.headers['user-agent'] ?? null,
-        userArn: caller.userArn,
-      },
+      identity: iamRequestIdentity(caller, request.socket.remoteAddress ?? '127.0.0.1', request.headers['user-agent'] ?? null),
       path: `/${input.stage}${url.pathname}`,
       protocol: `HTTP/${request.httpVersion}`,
       requestId: input.requestId,

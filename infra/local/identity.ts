@@ -9,6 +9,7 @@
  * id can act as its owner. That is fine for a single-machine sandbox and is the one deliberate difference
  * from AWS, where API Gateway rejects a request whose signature does not match the secret key.
  */
+import type { APIGatewayEventIdentity } from 'aws-lambda';
 import { GetAccessKeyLastUsedCommand, GetUserCommand, type IAMClient, NoSuchEntityException } from '@aws-sdk/client-iam';
 import { ForbiddenError, UnauthenticatedError } from '../../lambdas/core/errors';
 
@@ -137,5 +138,33 @@ export function createIdentityResolver(iam: IAMClient, region: string): Identity
       identity.catch(() => cache.delete(accessKeyId));
       return identity;
     },
+  };
+}
+
+/**
+ * requestContext.identity as API Gateway fills it for a caller it authorized with AWS_IAM. Local mode's
+ * gateway and the API tests build their proxy events with it, so both give the handler the same shape.
+ */
+export function iamRequestIdentity(
+  caller: Pick<CallerIdentity, 'accessKeyId' | 'accountId' | 'userId' | 'userArn'> | null,
+  sourceIp: string,
+  userAgent: string | null,
+): APIGatewayEventIdentity {
+  return {
+    accessKey: caller?.accessKeyId ?? null,
+    accountId: caller?.accountId ?? null,
+    apiKey: null,
+    apiKeyId: null,
+    caller: caller?.userId ?? null,
+    clientCert: null,
+    cognitoAuthenticationProvider: null,
+    cognitoAuthenticationType: null,
+    cognitoIdentityId: null,
+    cognitoIdentityPoolId: null,
+    principalOrgId: null,
+    sourceIp,
+    user: caller?.userId ?? null,
+    userAgent,
+    userArn: caller?.userArn ?? null,
   };
 }

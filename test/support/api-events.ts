@@ -3,6 +3,7 @@
  * answer read back as a test wants it: status, lower-case headers, parsed JSON.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { iamRequestIdentity } from '../../infra/local/identity';
 
 export const ACCOUNT_ID = '123456789012';
 
@@ -77,23 +78,13 @@ export function apiEvent(method: string, path: string, options: EventOptions): A
       apiId: 'test',
       authorizer: null as never,
       httpMethod: method,
-      identity: {
-        accessKey: options.caller ? 'AKIATESTTESTTEST' : null,
-        accountId: options.caller ? ACCOUNT_ID : null,
-        apiKey: null,
-        apiKeyId: null,
-        caller: options.caller ? 'AIDATESTTESTTEST' : null,
-        clientCert: null,
-        cognitoAuthenticationProvider: null,
-        cognitoAuthenticationType: null,
-        cognitoIdentityId: null,
-        cognitoIdentityPoolId: null,
-        principalOrgId: null,
-        sourceIp: '127.0.0.1',
-        user: options.caller ? 'AIDATESTTESTTEST' : null,
-        userAgent: 'jest',
-        userArn: options.caller,
-      },
+      identity: iamRequestIdentity(
+        options.caller
+          ? { accessKeyId: 'AKIATESTTESTTEST', accountId: ACCOUNT_ID, userId: 'AIDATESTTESTTEST', userArn: options.caller }
+          : null,
+        '127.0.0.1',
+        'jest',
+      ),
       path: `/v1${path}`,
       protocol: 'HTTP/1.1',
       requestId,
