@@ -15,5 +15,6 @@ module.exports = {
   // middy 7 publishes only an "import" export condition, which jest's CommonJS resolver skips: point at its
   // entry file directly, and let swc turn that ESM into CommonJS (transformIgnorePatterns below).
   moduleNameMapper: { '^@middy/([a-z-]+)$': '<rootDir>/node_modules/@middy/$1/index.js' },
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   testTimeout: 60_000,
 };
