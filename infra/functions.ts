@@ -110,7 +110,9 @@ export function bindDeployment(fn: MfenvFunction, deployment: DeploymentSettings
 
 /**
  * The registry table. Workflow steps read and write single records; the API also lists (index query, and
- * a scan for admins) and creates idempotency records. No delete: records expire through TTL.
+ * a scan for admins) and creates idempotency records. No delete: records expire through TTL. Both also
+ * write a record with its quota counters in one TransactWriteItems, which IAM authorizes as the PutItem and
+ * UpdateItem it holds (there is no TransactWriteItems action).
  */
 export function bindRegistry(fn: MfenvFunction, table: dynamodb.ITable, access: 'workflow' | 'api'): void {
   fn.setSetting('tableName', table.tableName);

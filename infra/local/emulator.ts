@@ -73,11 +73,12 @@ async function waitUntilUp(endpoint: string, child: ChildProcess, output: () => 
 /** Starts moto_server on 127.0.0.1:port (a free port when none is given) and waits until it answers. */
 export async function startEmulator(options: { port?: number; quiet?: boolean } = {}): Promise<Emulator> {
   ensurePythonEnvironment();
-  const executable = join(VENV_BIN, 'moto_server');
-  if (!existsSync(executable)) throw new Error('moto_server is missing from .venv; delete .venv and try again.');
+  const python = join(VENV_BIN, 'python');
+  if (!existsSync(python)) throw new Error('python is missing from .venv; delete .venv and try again.');
   const port = options.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawn(executable, ['-H', '127.0.0.1', '-p', String(port)], {
+  // moto_server with DynamoDB requests serialized, as DynamoDB's transactions need (see moto_server.py).
+  const child = spawn(python, [join(PROJECT_ROOT, 'infra', 'local', 'moto_server.py'), '-H', '127.0.0.1', '-p', String(port)], {
     env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: 'true', PYTHONUNBUFFERED: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

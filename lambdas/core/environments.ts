@@ -145,25 +145,25 @@ function assertNameFree(existing: EnvironmentRecord | undefined, name: string, o
   );
 }
 
-/** Admission control: the per-teammate quota, then the account's (which protects AWS Batch's 50 per region). */
-async function assertQuotas(owner: string, caller: Caller): Promise<void> {
-  const perOwner = settings.maxEnvironmentsPerOwner();
-  const held = await registry.countLiveEnvironments(owner);
-  if (held >= perOwner) {
+/** The quotas a create is admitted under (registry.putNewEnvironment checks them in the same write). */
+function quotas(): registry.Quotas {
+  return { perOwner: settings.maxEnvironmentsPerOwner(), account: settings.maxEnvironments() };
+}
+
+/** Says which quota refused a create, how many environments it counts, and what to do. */
+function quotaAnswer(refusal: registry.QuotaReachedError, owner: string, caller: Caller): QuotaExceededError {
+  const { held, limit } = refusal;
+  if (refusal.quota === 'owner') {
     const who = owner === caller.id ? 'You already hold' : `${owner} already holds`;
-    throw new QuotaExceededError(
-      `${who} ${held} environment${held === 1 ? '' : 's'}, the most one teammate may hold (quota per teammate: ${perOwner}). ` +
+    return new QuotaExceededError(
+      `${who} ${held} environment${held === 1 ? '' : 's'}, the most one teammate may hold (quota per teammate: ${limit}). ` +
         'Delete one first, or ask the platform owner to raise the quota.',
     );
   }
-  const accountQuota = settings.maxEnvironments();
-  const live = await registry.countLiveEnvironments();
-  if (live >= accountQuota) {
-    throw new QuotaExceededError(
-      `The team already has ${live} environments, the most this deployment allows (account quota: ${accountQuota}; ` +
-        'AWS Batch allows 50 compute environments per region). Delete an unused one, or ask the platform owner.',
-    );
-  }
+  return new QuotaExceededError(
+    `The team already has ${held} environment${held === 1 ? '' : 's'}, the most this deployment allows (account quota: ${limit}; ` +
+      'AWS Batch allows 50 compute environments per region). Delete an unused one, or ask the platform owner.',
+  );
 }
 
 /**
@@ -191,7 +191,6 @@ export async function createEnvironment(caller: Caller, body: unknown): Promise<
   const { name } = request;
   const existing = await registry.getEnvironment(name);
   assertNameFree(existing, name, owner, caller);
-  await assertQuotas(owner, caller);
 
   const now = new Date().toISOString();
   const generation = (existing?.generation ?? 0) + 1;
@@ -210,8 +209,14 @@ export async function createEnvironment(caller: Caller, body: unknown): Promise<
     createdAt: now,
     updatedAt: now,
   };
-  // Conditional: fails with NameTaken if someone else took the name (or the freed record) since the read above.
-  await registry.putNewEnvironment(record, existing?.generation);
+  // Admission in one transaction: the record is written only if the name is still free at the generation
+  // read above (else NameTaken) and both quota counters are below their quota (else QuotaExceeded, saying which).
+  try {
+    await registry.putNewEnvironment(record, { replacingDeletedGeneration: existing?.generation, quotas: quotas() });
+  } catch (error) {
+    if (error instanceof registry.QuotaReachedError) throw quotaAnswer(error, owner, caller);
+    throw error;
+  }
 
   // The provisioning workflow needs no purge or mode: those are teardown's.
   const input = JSON.stringify({ environment: { name, owner, spec: record.spec, generation } });

@@ -36,7 +36,7 @@ export async function settingsReadBy(entry: string): Promise<SettingName[]> {
 }
 
 /** IAM actions whose name differs from the SDK command's. */
-const ACTION_OF_COMMAND: Record<string, string> = {
+const ACTION_OF_COMMAND: Record<string, string | readonly string[]> = {
   's3:DeleteObjects': 's3:DeleteObject',
   's3:HeadBucket': 's3:ListBucket',
   's3:HeadObject': 's3:GetObject',
@@ -51,6 +51,11 @@ const ACTION_OF_COMMAND: Record<string, string> = {
   'dynamodb:Put': 'dynamodb:PutItem',
   'dynamodb:Update': 'dynamodb:UpdateItem',
   'dynamodb:Delete': 'dynamodb:DeleteItem',
+  // IAM has no TransactWriteItems action: a transaction is authorized item by item, as the PutItem,
+  // UpdateItem, DeleteItem or ConditionCheckItem it holds. The registry's transactions (lambdas/core/registry.ts:
+  // an environment's creation, its counted status changes) hold only Puts and Updates.
+  'dynamodb:TransactWrite': ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+  'dynamodb:TransactWriteItems': ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
 };
 
 /** IAM service prefix of each SDK package the code imports commands from. */
@@ -103,7 +108,7 @@ export async function actionsCalledBy(entry: string): Promise<string[]> {
       const service = serviceOfName.get(`${command}Command`);
       if (!service) throw new Error(`${file}: cannot tell which AWS service ${command}Command belongs to; add its package to SERVICE_OF_PACKAGE.`);
       const action = `${service}:${command}`;
-      actions.add(ACTION_OF_COMMAND[action] ?? action);
+      for (const mapped of [ACTION_OF_COMMAND[action] ?? action].flat()) actions.add(mapped);
     }
   }
   return [...actions].sort();
