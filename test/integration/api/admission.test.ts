@@ -10,36 +10,18 @@ import { userArn, type Answer } from '../../support/api-events';
 import { useEmulator } from '../../support/emulator';
 import {
   ADMIN_ROLE_ARN,
-  type Workflows,
   advance,
   asAdmin,
   asAlice,
   asBob,
   bucketOf,
-  clearRegistry,
-  createStandInWorkflows,
   executionsFor,
-  quietLogs,
   snapshot,
+  useFreshRegistryAndWorkflows,
 } from './fixtures';
 
 const emulator = useEmulator({ admins: ADMIN_ROLE_ARN, maxEnvironmentsPerOwner: 2, maxEnvironments: 40 });
-let workflows: Workflows;
-const savedEnv = { ...process.env };
-
-beforeAll(() => quietLogs());
-beforeEach(async () => {
-  await clearRegistry();
-  workflows = await createStandInWorkflows(emulator.context, workflows?.sfn);
-});
-afterEach(() => {
-  // Quotas changed by a test go back to the file's values.
-  for (const setting of [SETTING.maxEnvironmentsPerOwner, SETTING.maxEnvironments]) process.env[setting] = emulator.context.bootstrap.env[setting];
-});
-afterAll(() => {
-  workflows?.sfn.destroy();
-  process.env = savedEnv;
-});
+const workflows = useFreshRegistryAndWorkflows(emulator);
 
 function expectProblem(answer: Answer, status: number, type?: string) {
   expect({ status: answer.status, contentType: answer.headers['content-type'] }).toEqual({

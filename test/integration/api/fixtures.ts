@@ -68,6 +68,32 @@ export async function createStandInWorkflows(context: EmulatorContext, sfn = new
   return workflows;
 }
 
+/**
+ * For files whose tests need exact counts: an empty registry and a new pair of stand-in workflows before
+ * each test, the quota settings of the file restored after it. The returned object is refilled in place
+ * before every test, so a file keeps one reference to it.
+ */
+export function useFreshRegistryAndWorkflows(emulator: { context: EmulatorContext }): Workflows {
+  const workflows = {} as Workflows;
+  const savedEnv = { ...process.env };
+  beforeAll(() => quietLogs());
+  beforeEach(async () => {
+    await clearRegistry();
+    Object.assign(workflows, await createStandInWorkflows(emulator.context, workflows.sfn));
+  });
+  afterEach(() => {
+    // Quotas changed by a test go back to the file's values.
+    for (const setting of [SETTING.maxEnvironmentsPerOwner, SETTING.maxEnvironments]) {
+      process.env[setting] = emulator.context.bootstrap.env[setting];
+    }
+  });
+  afterAll(() => {
+    workflows.sfn?.destroy();
+    process.env = savedEnv;
+  });
+  return workflows;
+}
+
 export interface StartedExecution {
   name: string;
   input: any;

@@ -12,24 +12,17 @@ import { SETTING, settings } from '../../../lambdas/core/settings';
 import { handler as registryStep } from '../../../lambdas/steps/registry-steps';
 import { type Answer, apiCaller, userArn } from '../../support/api-events';
 import { useEmulator } from '../../support/emulator';
-import { type Workflows, advance, asAlice, asBob, bucketOf, clearRegistry, createStandInWorkflows, executionsFor, quietLogs } from './fixtures';
+import {
+  advance,
+  asAlice,
+  asBob,
+  bucketOf,
+  executionsFor,
+  useFreshRegistryAndWorkflows,
+} from './fixtures';
 
 const emulator = useEmulator({ maxEnvironmentsPerOwner: 10, maxEnvironments: 40 });
-let workflows: Workflows;
-const savedEnv = { ...process.env };
-
-beforeAll(() => quietLogs());
-beforeEach(async () => {
-  await clearRegistry();
-  workflows = await createStandInWorkflows(emulator.context, workflows?.sfn);
-});
-afterEach(() => {
-  for (const setting of [SETTING.maxEnvironmentsPerOwner, SETTING.maxEnvironments]) process.env[setting] = emulator.context.bootstrap.env[setting];
-});
-afterAll(() => {
-  workflows?.sfn.destroy();
-  process.env = savedEnv;
-});
+const workflows = useFreshRegistryAndWorkflows(emulator);
 
 const ALICE = userArn('alice');
 const statusesOf = (answers: Answer[]) => answers.map((answer) => answer.status).sort();

@@ -13,17 +13,10 @@ import * as registry from '../../../lambdas/core/registry';
 import { currentDeployment, settings } from '../../../lambdas/core/settings';
 import { type Answer, userArn } from '../../support/api-events';
 import { useEmulator } from '../../support/emulator';
-import { type Workflows, advance, asAlice, clearRegistry, createStandInWorkflows, executionsFor, quietLogs, snapshot } from './fixtures';
+import { advance, asAlice, executionsFor, snapshot, useFreshRegistryAndWorkflows } from './fixtures';
 
 const emulator = useEmulator({ maxEnvironmentsPerOwner: 10, maxEnvironments: 40 });
-let workflows: Workflows;
-
-beforeAll(() => quietLogs());
-beforeEach(async () => {
-  await clearRegistry();
-  workflows = await createStandInWorkflows(emulator.context, workflows?.sfn);
-});
-afterAll(() => workflows?.sfn.destroy());
+const workflows = useFreshRegistryAndWorkflows(emulator);
 
 function expectProblem(answer: Answer, status: number) {
   expect({ status: answer.status, contentType: answer.headers['content-type'] }).toEqual({
