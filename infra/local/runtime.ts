@@ -9,7 +9,8 @@
  * Lambdas (infra/local/bootstrap.ts), so they read configuration exactly as on AWS.
  */
 import { join } from 'node:path';
-import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
+import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand, GetRoleCommand, IAMClient, NoSuchEntityException } from '@aws-sdk/client-iam';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { resetClients } from '../../lambdas/core/clients';
 import { SETTING } from '../../lambdas/core/settings';
 import { API_FUNCTION } from '../../lambdas/steps/catalogue';
@@ -52,6 +53,33 @@ export interface LocalUser {
   secretAccessKey: string;
 }
 
+/**
+ * The path IAM Identity Center gives the roles it creates for a permission set in an account, named
+ * `AWSReservedSSO_<PermissionSet>_<16 hex characters>`.
+ */
+export const IDENTITY_CENTER_ROLE_PATH = '/aws-reserved/sso.amazonaws.com/';
+
+export interface LocalRole {
+  name: string;
+  /** e.g. `/` or IDENTITY_CENTER_ROLE_PATH */
+  path: string;
+  /** `arn:aws:iam::ACCT:role/<path><name>` */
+  arn: string;
+  /** The role's unique id (AROA…): the first half of what API Gateway reports as a session's `user`. */
+  roleId: string;
+}
+
+/** Temporary credentials of one session of a role: what a person or job behind that role signs with. */
+export interface LocalRoleSession {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  /** `arn:aws:sts::ACCT:assumed-role/<role>/<session>`: the `userArn` API Gateway reports for it. */
+  arn: string;
+  /** `<role's unique id AROA…>:<session>`: the `user` and `caller` API Gateway reports for it. */
+  userId: string;
+}
+
 export interface LocalMode {
   /** Root of the API, e.g. http://127.0.0.1:3000 */
   apiUrl: string;
@@ -67,6 +95,16 @@ export interface LocalMode {
   createUser(name: string): Promise<LocalUser>;
   /** The ARN local mode gives the IAM user of that name. */
   userArn(name: string): string;
+  /**
+   * Creates an IAM role in the emulator that the account's principals may assume: what a team's shared
+   * role, a job's role or (under IDENTITY_CENTER_ROLE_PATH) an IAM Identity Center permission set is.
+   */
+  createRole(name: string, options?: { path?: string }): Promise<LocalRole>;
+  /**
+   * A new session of the role, with its temporary credentials, from the emulator's STS: someone who calls
+   * the API as that role. The emulator does not evaluate trust policies, so any existing role works.
+   */
+  assumeRole(roleArn: string, sessionName: string): Promise<LocalRoleSession>;
   /** Stops the API, the workflows, the Step Functions endpoint and the emulator; restores process.env. */
   stop(): Promise<void>;
 }
@@ -127,9 +165,11 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     // API Gateway's part: who is calling, and the proxy event for the API handler.
     const iam = new IAMClient(emulatorClientConfig(emulator.endpoint));
     stops.push(async () => iam.destroy());
+    const sts = new STSClient(emulatorClientConfig(emulator.endpoint));
+    stops.push(async () => sts.destroy());
     const adapter: HttpAdapter = await startHttpAdapter({
       ...loadApi(),
-      identity: createIdentityResolver(iam, EMULATOR_REGION),
+      identity: createIdentityResolver(emulator.endpoint, EMULATOR_REGION),
       accountId: EMULATOR_ACCOUNT_ID,
       functionName: `${stackName}-api`,
       region: EMULATOR_REGION,
@@ -153,6 +193,47 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
         const user = (await iam.send(new CreateUserCommand({ UserName: name }))).User!;
         const key = (await iam.send(new CreateAccessKeyCommand({ UserName: name }))).AccessKey!;
         return { name, arn: user.Arn!, accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! };
+      },
+      async createRole(name, { path = '/' } = {}) {
+        // Trusting the account lets any of its principals assume the role, as a team's role usually does
+        // (Identity Center's roles trust its SAML provider instead; the emulator checks neither).
+        const trust = {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { AWS: `arn:aws:iam::${EMULATOR_ACCOUNT_ID}:root` },
+              Action: ['sts:AssumeRole', 'sts:TagSession', 'sts:SetSourceIdentity'],
+            },
+          ],
+        };
+        const role = (await iam.send(new CreateRoleCommand({ RoleName: name, Path: path, AssumeRolePolicyDocument: JSON.stringify(trust) }))).Role!;
+        return { name, path: role.Path ?? path, arn: role.Arn!, roleId: role.RoleId! };
+      },
+      async assumeRole(roleArn, sessionName) {
+        // The emulator's STS hands out sessions of roles that do not exist, each with a made-up unique id;
+        // AWS refuses them, and so does local mode, so a typo does not become a caller nobody can match.
+        if (!/^[\w+=,.@-]{2,64}$/.test(sessionName)) {
+          throw new Error(`"${sessionName}" is not a role session name: 2 to 64 letters, digits or +=,.@_- (as AWS requires).`);
+        }
+        const missing = new Error(`There is no role ${roleArn} in the emulator: create it first (createRole).`);
+        let existing: string | undefined;
+        try {
+          existing = (await iam.send(new GetRoleCommand({ RoleName: roleArn.split('/').pop() ?? '' }))).Role?.Arn;
+        } catch (error) {
+          if (error instanceof NoSuchEntityException || (error as { name?: string }).name === 'NoSuchEntityException') throw missing;
+          throw error;
+        }
+        if (existing !== roleArn) throw missing;
+        // The emulator's root asks, as nothing checks who may assume what locally.
+        const answer = await sts.send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: sessionName }));
+        return {
+          accessKeyId: answer.Credentials!.AccessKeyId!,
+          secretAccessKey: answer.Credentials!.SecretAccessKey!,
+          sessionToken: answer.Credentials!.SessionToken!,
+          arn: answer.AssumedRoleUser!.Arn!,
+          userId: answer.AssumedRoleUser!.AssumedRoleId!,
+        };
       },
       stop: stopAll,
     };

@@ -1,6 +1,8 @@
 /**
  * A SigV4-signed HTTP client for the API, as a teammate's tool would sign (service execute-api): what the
  * system tests use to call local mode, and what proves that callers are attributed by their access key.
+ * Temporary credentials (a role session's) sign with their session token and send it in
+ * X-Amz-Security-Token, as the AWS SDKs do.
  */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
@@ -9,7 +11,42 @@ import { SignatureV4 } from '@smithy/signature-v4';
 export interface Credentials {
   accessKeyId: string;
   secretAccessKey: string;
+  /** Temporary credentials only: signed, and sent as X-Amz-Security-Token. */
   sessionToken?: string;
+}
+
+function requestFor(method: string, url: URL, headers: Record<string, string>, body?: string): HttpRequest {
+  const query: Record<string, string> = {};
+  for (const [key, value] of url.searchParams) query[key] = value;
+  const { protocol, hostname, pathname: path } = url;
+  return new HttpRequest({ method, protocol, hostname, port: Number(url.port), path, query, headers, body });
+}
+
+/**
+ * The request's headers once signed for execute-api (Authorization, X-Amz-Date and, for temporary
+ * credentials, X-Amz-Security-Token added). `headers` must hold `host`.
+ */
+export async function signHeaders(
+  credentials: Credentials,
+  method: string,
+  url: URL,
+  headers: Record<string, string>,
+  body?: string,
+  region = 'us-east-1',
+): Promise<Record<string, string>> {
+  const signer = new SignatureV4({ credentials, region, service: 'execute-api', sha256: Sha256 });
+  return (await signer.sign(requestFor(method, url, headers, body))).headers as Record<string, string>;
+}
+
+/** A presigned URL: the credential, signature and (for temporary credentials) session token in its query. */
+export async function presignUrl(credentials: Credentials, method: string, url: URL, region = 'us-east-1', expiresIn = 300): Promise<URL> {
+  const signer = new SignatureV4({ credentials, region, service: 'execute-api', sha256: Sha256 });
+  const signed = await signer.presign(requestFor(method, url, { host: url.host }), { expiresIn });
+  const presigned = new URL(url.pathname, url);
+  for (const [key, value] of Object.entries(signed.query ?? {})) {
+    for (const item of Array.isArray(value) ? value : [value]) if (item !== null) presigned.searchParams.append(key, item);
+  }
+  return presigned;
 }
 
 export interface ApiResponse<T = any> {
@@ -48,16 +85,7 @@ export async function signedFetch(
     ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
     ...options.headers,
   };
-  const query: Record<string, string> = {};
-  for (const [key, value] of url.searchParams) query[key] = value;
-  let signedHeaders = headers;
-  if (credentials && !options.unsigned) {
-    const signer = new SignatureV4({ credentials, region, service: 'execute-api', sha256: Sha256 });
-    const signed = await signer.sign(
-      new HttpRequest({ method, protocol: url.protocol, hostname: url.hostname, port: Number(url.port), path: url.pathname, query, headers, body }),
-    );
-    signedHeaders = signed.headers as Record<string, string>;
-  }
+  const signedHeaders = credentials && !options.unsigned ? await signHeaders(credentials, method, url, headers, body, region) : headers;
   // fetch sets Host itself and refuses to be told.
   const { host: _host, ...sendHeaders } = signedHeaders;
   const response = await fetch(url, { method, headers: sendHeaders, body });

@@ -1,11 +1,12 @@
 /**
- * API Gateway's part of local mode: callers identified from their SigV4 signature by the emulator's IAM,
+ * API Gateway's part of local mode: callers identified from their SigV4 signature by the emulator's STS,
  * requests turned into REST proxy events. The API handler here is a recorder (it answers with what it got):
  * the real one has its own tests, and the system test runs both together.
  */
-import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
+import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { type HttpAdapter, matchResource, startHttpAdapter } from '../../../infra/local/http-adapter';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { createIdentityResolver } from '../../../infra/local/identity';
 import { apiClient, signedFetch } from '../../support/signed-client';
 import { useEmulator } from '../../support/emulator';
@@ -31,7 +32,7 @@ beforeAll(async () => {
   alice = { arn: user.Arn!, userId: user.UserId!, accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! };
   adapter = await startHttpAdapter({
     routes,
-    identity: createIdentityResolver(iam, 'us-east-1'),
+    identity: createIdentityResolver(context.emulator.endpoint, 'us-east-1'),
     accountId: '123456789012',
     functionName: 'mfenv-test-api',
     region: 'us-east-1',
@@ -91,6 +92,39 @@ describe('local API gateway', () => {
     expect(event.requestContext.requestId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it("attributes a request signed with a role session's temporary credentials as API Gateway does", async () => {
+    // prepare
+    const trust = {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 'sts:AssumeRole' }],
+    };
+    const role = (await iam.send(new CreateRoleCommand({ RoleName: 'DataScience', AssumeRolePolicyDocument: JSON.stringify(trust) }))).Role!;
+    const sts = new STSClient(context.clientConfig);
+    const { Credentials: session } = await sts.send(new AssumeRoleCommand({ RoleArn: role.Arn!, RoleSessionName: 'notebook' }));
+    sts.destroy();
+    const api = apiClient(adapter.url, {
+      accessKeyId: session!.AccessKeyId!,
+      secretAccessKey: session!.SecretAccessKey!,
+      sessionToken: session!.SessionToken!,
+    });
+
+    // act
+    const response = await api.get('/environments');
+
+    // assess
+    expect(response.status).toBe(201);
+    expect(events).toHaveLength(1);
+    const event = events[0]!;
+    expect(event.headers['x-amz-security-token'] ?? event.headers['X-Amz-Security-Token']).toBe(session!.SessionToken);
+    expect(event.requestContext.identity).toMatchObject({
+      userArn: 'arn:aws:sts::123456789012:assumed-role/DataScience/notebook',
+      user: `${role.RoleId}:notebook`,
+      caller: `${role.RoleId}:notebook`,
+      accessKey: session!.AccessKeyId,
+      accountId: '123456789012',
+    });
+  });
+
   it('answers an unsigned request with 401 and how to sign, without calling the handler', async () => {
     // act
     const response = await signedFetch(adapter.url, undefined, 'GET', '/environments');
@@ -103,14 +137,14 @@ describe('local API gateway', () => {
     expect(events).toHaveLength(0);
   });
 
-  it('answers a key that belongs to no IAM user with 403', async () => {
+  it('answers a key that belongs to no principal of the account with 403', async () => {
     // act
     const response = await apiClient(adapter.url, { accessKeyId: 'AKIAUNKNOWNKEY000000', secretAccessKey: 'x' }).get('/environments');
 
     // assess
     expect(response.status).toBe(403);
     expect(response.headers.get('content-type')).toBe('application/problem+json');
-    expect(response.json.detail).toContain('AKIAUNKNOWNKEY000000');
+    expect(response.json.detail).toContain('AKIAUNKNOWNKEY000000 belongs to no principal of this account');
     expect(response.json.detail).toContain('--aws-sigv4');
     expect(events).toHaveLength(0);
   });
