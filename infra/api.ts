@@ -20,6 +20,14 @@ export interface ApiProps {
   handler: lambda.IFunction;
   maxVcpusCeiling: number;
   organizationId?: string;
+  /** Who may call, narrowed: principal ARN patterns (aws:PrincipalArn, ArnLike) and/or one principal tag. */
+  callers?: CallerRestriction;
+}
+
+/** Deploy-time narrowing of who may call the API (infra/config.ts: mfenv:callerPrincipalArns, mfenv:callerPrincipalTag). */
+export interface CallerRestriction {
+  principalArnPatterns?: string[];
+  principalTag?: { key: string; value: string };
 }
 
 /** Stage of the deployed API; part of the URL (`https://<id>.execute-api.<region>.amazonaws.com/v1/environments`). */
@@ -95,7 +103,7 @@ export const GATEWAY_PROBLEMS: GatewayProblem[] = [
     status: 403,
     title: 'Not allowed',
     detail:
-      "Your IAM principal may not call this API: it must belong to this API's AWS account (or organisation) and be allowed execute-api:Invoke on it. Ask the platform owner.",
+      "Your IAM principal may not call this API: it must belong to this API's AWS account (or, allowed execute-api:Invoke by its own policy, to its organisation) and match the callers this deployment admits. Ask the platform owner.",
   },
   {
     type: apigateway.ResponseType.RESOURCE_NOT_FOUND,
@@ -190,7 +198,7 @@ export class Api extends Construct {
       restApiName: `${Stack.of(this).stackName}-api`,
       description: 'mfenv: self-service Metaflow environments (SigV4-signed, this account only).',
       endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
-      policy: resourcePolicy(props.organizationId),
+      policy: resourcePolicy(props.organizationId, props.callers),
       defaultMethodOptions: { authorizationType: apigateway.AuthorizationType.IAM },
       // Execution logs need API Gateway's account-wide CloudWatch role. Kept on stack deletion: other APIs
       // of the account may log through it too.
@@ -265,20 +273,32 @@ export class Api extends Construct {
 }
 
 /**
- * Only principals of this account may invoke (IAM auth then checks each caller's own permissions). With an
- * organisation id, its principals too. The Deny makes it a limit rather than an addition: a caller from
- * anywhere else is refused even if some other policy would allow it.
+ * Who may invoke, as API Gateway evaluates a resource policy with AWS_IAM auth (policy evaluation table
+ * for the same account: https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-authorization-flow.html):
+ * a resource policy that explicitly allows the caller is enough, with no identity policy of their own, so
+ * a teammate needs no grant to call the API. The Allow therefore names every principal of the account
+ * (`Principal: *` with aws:PrincipalAccount), not the account itself (`arn:...:root` would only delegate
+ * to the account, and each caller would need an identity policy). Callers of the organisation, when set,
+ * come from other accounts, where API Gateway also requires their own identity policy to allow
+ * execute-api:Invoke. The Denies make the limits hold whatever other policy says: nobody from elsewhere,
+ * and, when the deployment narrows it, nobody who does not match the principal patterns or carry the tag.
  */
-function resourcePolicy(organizationId: string | undefined): iam.PolicyDocument {
+export function resourcePolicy(organizationId: string | undefined, callers: CallerRestriction = {}): iam.PolicyDocument {
   const invoke = { actions: ['execute-api:Invoke'], resources: ['execute-api:/*'] };
+  const everyone = [new iam.AnyPrincipal()];
   const statements = [
-    new iam.PolicyStatement({ sid: 'ThisAccount', principals: [new iam.AccountPrincipal(Aws.ACCOUNT_ID)], ...invoke }),
+    new iam.PolicyStatement({
+      sid: 'ThisAccount',
+      principals: everyone,
+      conditions: { StringEquals: { 'aws:PrincipalAccount': Aws.ACCOUNT_ID } },
+      ...invoke,
+    }),
   ];
   if (organizationId) {
     statements.push(
       new iam.PolicyStatement({
         sid: 'ThisOrganization',
-        principals: [new iam.AnyPrincipal()],
+        principals: everyone,
         conditions: { StringEquals: { 'aws:PrincipalOrgID': organizationId } },
         ...invoke,
       }),
@@ -288,13 +308,36 @@ function resourcePolicy(organizationId: string | undefined): iam.PolicyDocument 
     new iam.PolicyStatement({
       sid: 'NobodyElse',
       effect: iam.Effect.DENY,
-      principals: [new iam.AnyPrincipal()],
+      principals: everyone,
       conditions: {
         StringNotEquals: { 'aws:PrincipalAccount': Aws.ACCOUNT_ID, ...(organizationId ? { 'aws:PrincipalOrgID': organizationId } : {}) },
       },
       ...invoke,
     }),
   );
+  if (callers.principalArnPatterns?.length) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'OnlyListedPrincipals',
+        effect: iam.Effect.DENY,
+        principals: everyone,
+        conditions: { ArnNotLike: { 'aws:PrincipalArn': callers.principalArnPatterns } },
+        ...invoke,
+      }),
+    );
+  }
+  if (callers.principalTag) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'OnlyTaggedPrincipals',
+        effect: iam.Effect.DENY,
+        principals: everyone,
+        // A principal without the tag is refused too: a negated condition on a missing key is true.
+        conditions: { StringNotEquals: { [`aws:PrincipalTag/${callers.principalTag.key}`]: callers.principalTag.value } },
+        ...invoke,
+      }),
+    );
+  }
   return new iam.PolicyDocument({ statements });
 }
 

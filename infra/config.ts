@@ -5,7 +5,8 @@
  * (lambdas/core/settings.ts), so a deployed function can never refuse its own configuration.
  */
 import type { Node } from 'constructs';
-import { PrincipalArn } from '../lambdas/core/access';
+import { AdminArn, IDENTITY_CENTER_ROLE_PREFIX, parsePrincipal } from '../lambdas/core/access';
+import { TRUST_POLICY_MAX_LENGTH, accessRoleTrustPolicy } from '../lambdas/core/policies';
 import { SETTING_DEFAULTS, SPOT_ALLOCATION_STRATEGIES, type SpotAllocationStrategy } from '../lambdas/core/settings';
 
 export interface MfenvConfig {
@@ -21,6 +22,10 @@ export interface MfenvConfig {
   admins: string[];
   /** When set, callers from this AWS Organization are admitted too (aws:PrincipalOrgID). */
   organizationId?: string;
+  /** When set, only callers whose principal ARN (aws:PrincipalArn: a role session's is its role's) matches one of these patterns. */
+  callerPrincipalArns: string[];
+  /** When set (`key=value`), only callers whose principal carries this tag. */
+  callerPrincipalTag?: { key: string; value: string };
   /** When set, the stack uses this existing VPC (and its public subnets) instead of creating one. */
   vpcId?: string;
   /** When set, the new VPC gets one public subnet in each of these zones; otherwise the stack's zones. */
@@ -41,6 +46,8 @@ export const CONTEXT = {
   spotAllocationStrategy: 'mfenv:spotAllocationStrategy',
   admins: 'mfenv:admins',
   organizationId: 'mfenv:organizationId',
+  callerPrincipalArns: 'mfenv:callerPrincipalArns',
+  callerPrincipalTag: 'mfenv:callerPrincipalTag',
   vpcId: 'mfenv:vpcId',
   availabilityZones: 'mfenv:availabilityZones',
   batchServiceRoleArn: 'mfenv:batchServiceRoleArn',
@@ -56,6 +63,7 @@ export const DEFAULT_CONFIG: MfenvConfig = {
   maxEnvironmentsPerOwner: Number(SETTING_DEFAULTS.maxEnvironmentsPerOwner),
   spotAllocationStrategy: SETTING_DEFAULTS.spotAllocationStrategy,
   admins: [],
+  callerPrincipalArns: [],
   availabilityZones: [],
   deletedRecordRetentionDays: Number(SETTING_DEFAULTS.deletedRecordRetentionDays),
 };
@@ -83,6 +91,10 @@ const ORGANIZATION_ID_PATTERN = /^o-[a-z0-9]{10,32}$/;
 const VPC_ID_PATTERN = /^vpc-[0-9a-f]{8,17}$/;
 const AVAILABILITY_ZONE_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d[a-z]$/;
 const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
+/** An IAM user or role ARN pattern as ArnLike reads it: `*` and `?` anywhere in the name or path. */
+const PRINCIPAL_ARN_PATTERN = /^arn:(aws[a-z-]*|\*):iam::(\d{12}|\*):(user|role|root|\*)([\w+=,.@/*?-]*)$/;
+/** `key=value`: an IAM tag key (no `=` in it here) and value. */
+const PRINCIPAL_TAG_PATTERN = /^([\w .:/+@-]{1,128})=([\w .:/=+@-]{0,256})$/;
 
 /** Context lookups answer strings from the command line and JSON values from cdk.json: accept both. */
 type ContextReader = (key: string) => unknown;
@@ -143,6 +155,49 @@ function list(read: ContextReader, key: keyof MfenvConfig, rule: Rule, accepts: 
   return [...new Set(items as string[])];
 }
 
+/**
+ * The longest trust policy an access role can get with these admins (lambdas/core/policies.ts), in the
+ * characters IAM counts (no whitespace): the owner with the longest conditions is an IAM Identity Center
+ * session with the longest permission set and session names IAM allows.
+ */
+export function longestAccessRoleTrust(admins: readonly string[]): number {
+  const account = '123456789012';
+  const owners = [
+    { owner: `arn:aws-us-gov:sts::${account}:assumed-role/AWSReservedSSO_${'p'.repeat(32)}_0123456789abcdef/${'s'.repeat(64)}` },
+    { owner: `arn:aws-us-gov:iam::${account}:role/${'r'.repeat(64)}`, ownerUniqueId: `AROA${'X'.repeat(17)}` },
+    { owner: `arn:aws-us-gov:iam::${account}:user/${'u'.repeat(64)}`, ownerUniqueId: `AIDA${'X'.repeat(17)}` },
+  ];
+  return Math.max(...owners.map((owner) => JSON.stringify(accessRoleTrustPolicy({ ...owner, admins })).length));
+}
+
+function principalTag(read: ContextReader): MfenvConfig['callerPrincipalTag'] {
+  const value = read(CONTEXT.callerPrincipalTag);
+  if (isUnset(value)) return undefined;
+  const match = typeof value === 'string' ? PRINCIPAL_TAG_PATTERN.exec(value.trim()) : null;
+  if (!match) {
+    throw new ConfigError(
+      `Context ${CONTEXT.callerPrincipalTag} is ${JSON.stringify(value)}; it must be key=value, an IAM principal tag like team=data-science.`,
+    );
+  }
+  return { key: match[1]!.trim(), value: match[2]! };
+}
+
+/** ArnLike: `*` matches any run of characters, `?` any one, within the ARN's last part (and whole parts elsewhere). */
+export function arnLike(pattern: string, arn: string): boolean {
+  const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return regex.test(arn);
+}
+
+/** The aws:PrincipalArn an admin entry's requests carry (a role session's is its role's; the path is unknown, so none). */
+function adminPrincipalArn(admin: string): string {
+  const principal = parsePrincipal(admin);
+  if (principal?.kind === 'role-session') {
+    const path = principal.name.startsWith(IDENTITY_CENTER_ROLE_PREFIX) ? 'aws-reserved/sso.amazonaws.com/' : '';
+    return `arn:${principal.partition}:iam::${principal.accountId}:role/${path}${principal.name}`;
+  }
+  return principal?.id ?? admin;
+}
+
 /** Reads and checks every setting. `node` is the app's (or a test's) construct node. */
 export function readConfig(node: Pick<Node, 'tryGetContext'>): MfenvConfig {
   const read: ContextReader = (key) => node.tryGetContext(key);
@@ -166,17 +221,45 @@ export function readConfig(node: Pick<Node, 'tryGetContext'>): MfenvConfig {
     maxEnvironments: integer(read, 'maxEnvironments', 1, 50, DEFAULT_CONFIG.maxEnvironments),
     maxEnvironmentsPerOwner: integer(read, 'maxEnvironmentsPerOwner', 1, 50, DEFAULT_CONFIG.maxEnvironmentsPerOwner),
     spotAllocationStrategy: spotAllocationStrategy as SpotAllocationStrategy,
-    admins: list(read, 'admins', PrincipalArn, 'an IAM user or role ARN'),
+    admins: list(
+      read,
+      'admins',
+      AdminArn,
+      'an IAM user or role ARN (a role session only for an IAM Identity Center role, AWSReservedSSO_*: for any other role, name the role)',
+    ),
     organizationId: text(read, 'organizationId', ORGANIZATION_ID_PATTERN, 'an AWS Organization id like o-abcd123456'),
+    callerPrincipalArns: list(
+      read,
+      'callerPrincipalArns',
+      PRINCIPAL_ARN_PATTERN,
+      'an IAM user or role ARN pattern like arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_DataScience_*',
+    ),
+    callerPrincipalTag: principalTag(read),
     vpcId: text(read, 'vpcId', VPC_ID_PATTERN, 'a VPC id like vpc-0123456789abcdef0'),
     availabilityZones: list(read, 'availabilityZones', AVAILABILITY_ZONE_PATTERN, 'an availability zone name like us-east-1a'),
     batchServiceRoleArn: text(read, 'batchServiceRoleArn', ROLE_ARN_PATTERN, 'an IAM role ARN'),
     deletedRecordRetentionDays: integer(read, 'deletedRecordRetentionDays', 1, 3650, DEFAULT_CONFIG.deletedRecordRetentionDays),
   };
 
+  const trustLength = longestAccessRoleTrust(config.admins);
+  if (trustLength > TRUST_POLICY_MAX_LENGTH) {
+    throw new ConfigError(
+      `Context ${CONTEXT.admins} lists so many principals that an access role's trust policy could reach ${trustLength} characters, ` +
+        `over IAM's limit of ${TRUST_POLICY_MAX_LENGTH}: list fewer admins (one role that the admins assume covers them all).`,
+    );
+  }
   if (config.maxEnvironmentsPerOwner > config.maxEnvironments) {
     throw new ConfigError(
       `Context ${CONTEXT.maxEnvironmentsPerOwner} (${config.maxEnvironmentsPerOwner}) is larger than ${CONTEXT.maxEnvironments} (${config.maxEnvironments}); lower it or raise the account-wide limit.`,
+    );
+  }
+  const lockedOut = config.admins.filter(
+    (admin) => config.callerPrincipalArns.length > 0 && !config.callerPrincipalArns.some((pattern) => arnLike(pattern, adminPrincipalArn(admin))),
+  );
+  if (lockedOut.length > 0) {
+    throw new ConfigError(
+      `Context ${CONTEXT.callerPrincipalArns} admits none of these admins: ${lockedOut.join(', ')}. Add a pattern that matches them, ` +
+        'or they cannot call the API.',
     );
   }
   if (config.vpcId && config.availabilityZones.length > 0) {

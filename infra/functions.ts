@@ -227,12 +227,12 @@ export function bindBatchServiceRole(fn: MfenvFunction, serviceRoleArn: string |
  */
 export function bindPermissionsBoundary(fn: MfenvFunction, boundaryArn: string, patterns: ResourcePatterns): void {
   fn.setSetting('permissionsBoundaryArn', boundaryArn);
-  const environmentRoles = [patterns.jobRole, patterns.instanceRole];
+  const environmentRoles = [patterns.jobRole, patterns.instanceRole, patterns.accessRole];
   const withBoundary = { StringEquals: { 'iam:PermissionsBoundary': boundaryArn } };
   fn.addToRolePolicy(
     new iam.PolicyStatement({
       sid: 'CreateEnvironmentRolesWithBoundary',
-      actions: ['iam:CreateRole', 'iam:PutRolePermissionsBoundary', 'iam:PutRolePolicy'],
+      actions: ['iam:CreateRole', 'iam:PutRolePermissionsBoundary', 'iam:PutRolePolicy', 'iam:UpdateAssumeRolePolicy'],
       resources: environmentRoles,
       conditions: withBoundary,
     }),

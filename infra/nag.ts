@@ -32,6 +32,7 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
   const account = shown(stack.account, 'AccountId');
   const iamArn = `arn:${partition}:iam::${account}`;
   const batchArn = `arn:${partition}:batch:${shown(stack.region, 'Region')}:${account}`;
+  const logsArn = `arn:${partition}:logs:${shown(stack.region, 'Region')}:${account}`;
   const executionsArn = `arn:${partition}:states:${shown(stack.region, 'Region')}:${account}:execution`;
   const restApi = stack.api.restApi;
   const bucketPattern = `arn:${partition}:s3:::${prefix}-*`;
@@ -58,6 +59,27 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
     },
     {
       construct: boundary,
+      rule: wildcardResource(`${batchArn}:job-definition/metaflow_*`),
+      reason:
+        "The Metaflow client registers and submits job definitions named metaflow_<hash>; each access role's own policy narrows SubmitJob to its environment's queue.",
+    },
+    {
+      construct: boundary,
+      rule: wildcardResource(`${batchArn}:job-queue/${prefix}-*`),
+      reason: `Job queues are ${prefix}-<environment>; each access role's own policy names its environment's queue only; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: boundary,
+      rule: wildcardResource(rolePattern('job')),
+      reason: `The Metaflow client passes its environment's job role (${prefix}-<environment>-job) to ECS tasks only; each access role's own policy names its environment's job role only; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: boundary,
+      rule: wildcardResource(`${logsArn}:log-group:/aws/batch/job:log-stream:*`),
+      reason: 'The Metaflow client reads its Batch jobs\' output from the log group Batch writes to; stream names are per job and unknown in advance.',
+    },
+    {
+      construct: boundary,
       rule: wildcardResource('*'),
       reason:
         'The boundary allows at most what the ECS agent on a Batch instance needs (AmazonEC2ContainerServiceforEC2Role); those ECS, ECR and CloudWatch Logs actions are granted on * by AWS itself.',
@@ -75,7 +97,7 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
     {
       construct: iam.role,
       rule: wildcardResource('*'),
-      reason: `${XRAY}. The only other * statements are a Deny (never remove or swap a permissions boundary) and detaching a teammate policy from whoever attached it, limited by iam:PolicyARN to this stack's teammate policies.`,
+      reason: `${XRAY}. The only other * statements are Denies (never remove or swap a permissions boundary, never create a role without it).`,
     },
     { construct: iam.role, rule: wildcardResource(rolePattern('job')), reason: `Job roles are ${prefix}-<environment>-job under /${prefix}/; created only with the permissions boundary; ${PER_ENVIRONMENT_NAMES}.` },
     {
@@ -90,8 +112,8 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
     },
     {
       construct: iam.role,
-      rule: wildcardResource(`${iamArn}:policy/${prefix}/${prefix}-*-user`),
-      reason: `Teammate policies are ${prefix}-<environment>-user under /${prefix}/ (the boundary policy does not match, and is explicitly denied); ${PER_ENVIRONMENT_NAMES}.`,
+      rule: wildcardResource(rolePattern('access')),
+      reason: `Access roles are ${prefix}-<environment>-access under /${prefix}/; created only with the permissions boundary, their trust naming the environment's owner and the admins; ${PER_ENVIRONMENT_NAMES}.`,
     },
     {
       construct: batch.role,

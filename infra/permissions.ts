@@ -17,7 +17,7 @@ export interface ResourcePatterns {
   jobRole: string;
   instanceRole: string;
   instanceProfile: string;
-  teammatePolicy: string;
+  accessRole: string;
   computeEnvironment: string;
   jobQueue: string;
 }
@@ -33,7 +33,7 @@ export function resourcePatterns(scope: Construct, prefix: string, stackName: st
     jobRole: names.jobRoleArn,
     instanceRole: names.instanceRoleArn,
     instanceProfile: names.instanceProfileArn,
-    teammatePolicy: names.userPolicyArn,
+    accessRole: names.accessRoleArn,
     computeEnvironment: names.computeEnvironmentArn,
     jobQueue: names.jobQueueArn,
   };
@@ -93,7 +93,7 @@ export const STEP_PERMISSIONS: Record<StepFunctionId, (patterns: ResourcePattern
         'iam:DetachRolePolicy',
         'iam:ListInstanceProfilesForRole',
       ],
-      resources: [p.jobRole, p.instanceRole],
+      resources: [p.jobRole, p.instanceRole, p.accessRole],
     }),
     statement({
       sid: 'ManageEnvironmentInstanceProfiles',
@@ -114,29 +114,6 @@ export const STEP_PERMISSIONS: Record<StepFunctionId, (patterns: ResourcePattern
       actions: ['iam:PassRole'],
       resources: [p.instanceRole],
       conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
-    }),
-    statement({
-      sid: 'ManageTeammatePolicies',
-      actions: [
-        'iam:CreatePolicy',
-        'iam:GetPolicy',
-        'iam:TagPolicy',
-        'iam:DeletePolicy',
-        'iam:CreatePolicyVersion',
-        'iam:GetPolicyVersion',
-        'iam:ListPolicyVersions',
-        'iam:DeletePolicyVersion',
-        'iam:ListEntitiesForPolicy',
-      ],
-      resources: [p.teammatePolicy],
-    }),
-    statement({
-      // A teammate policy can only be deleted once detached from whoever attached it (users, groups or
-      // roles anywhere in the account): allowed for this stack's teammate policies only.
-      sid: 'DetachTeammatePolicies',
-      actions: ['iam:DetachUserPolicy', 'iam:DetachGroupPolicy', 'iam:DetachRolePolicy'],
-      resources: ['*'],
-      conditions: { ArnLike: { 'iam:PolicyARN': p.teammatePolicy } },
     }),
   ],
 

@@ -41,7 +41,9 @@ export function createPermissionsBoundary(scope: Construct, prefix: string, stac
   return new iam.ManagedPolicy(scope, 'EnvironmentBoundary', {
     managedPolicyName: permissionsBoundaryName(stackName),
     path: `/${prefix}/`,
-    description: 'Permissions boundary of every mfenv environment role: the ECS agent and mfenv bucket objects, nothing else.',
-    document: iam.PolicyDocument.fromJson(permissionsBoundaryPolicy(prefix, Stack.of(scope).partition)),
+    description: 'Permissions boundary of every mfenv environment role: the ECS agent, mfenv bucket objects and the Metaflow client on mfenv queues, nothing else.',
+    document: iam.PolicyDocument.fromJson(
+      permissionsBoundaryPolicy(prefix, Stack.of(scope).partition, { accountId: Stack.of(scope).account, region: Stack.of(scope).region }),
+    ),
   });
 }

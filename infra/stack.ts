@@ -75,6 +75,7 @@ export class MfenvStack extends Stack {
       handler: this.apiFunction,
       maxVcpusCeiling: config.maxVcpusCeiling,
       organizationId: config.organizationId,
+      callers: { principalArnPatterns: config.callerPrincipalArns, principalTag: config.callerPrincipalTag },
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the mfenv API (sign requests with SigV4, service execute-api).' });

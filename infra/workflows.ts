@@ -91,6 +91,8 @@ const STEP_BINDINGS: Record<StepFunctionId, (fn: MfenvFunction, context: Binding
   },
   iam: (fn, c) => {
     bindPermissionsBoundary(fn, c.boundaryArn, c.patterns);
+    // Admins may assume every access role: its trust policy names them.
+    fn.setSetting('admins', c.config.admins.join(','));
   },
   batch: (fn, c) => {
     bindNetwork(fn, c.network.subnets, c.network.securityGroup);

@@ -128,7 +128,7 @@ export async function bootstrapEmulator(endpoint: string, options: LocalBootstra
       new CreatePolicyCommand({
         PolicyName: permissionsBoundaryName(stackName),
         Path: `/${prefix}/`,
-        PolicyDocument: JSON.stringify(permissionsBoundaryPolicy(prefix)),
+        PolicyDocument: JSON.stringify(permissionsBoundaryPolicy(prefix, 'aws', { accountId: EMULATOR_ACCOUNT_ID, region: EMULATOR_REGION })),
       }),
     )
   ).Policy!.Arn!;

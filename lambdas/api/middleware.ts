@@ -150,7 +150,8 @@ export function apiMiddleware(routes: readonly Route[]): MiddlewareObj<ApiEvent,
       logger.appendKeys({ requestId, route: `${method} ${event.resource ?? path}` });
 
       // API Gateway authenticates before it routes: so does this.
-      const caller = callerFrom(event.requestContext?.identity?.userArn, settings.admins());
+      const identity = event.requestContext?.identity;
+      const caller = callerFrom(identity?.userArn, settings.admins(), identity?.user);
       logger.appendKeys({ caller: caller.arn });
 
       const { route, pathParameters } = matchRoute(routes, { method, path, resource: event.resource, pathParameters: event.pathParameters });

@@ -42,10 +42,16 @@ export interface Principal {
 /** The caller of one API request. */
 export interface Caller extends Principal {
   isAdmin: boolean;
+  /**
+   * The unique id of the user or role behind the request (AIDA…, AROA…), as API Gateway reports it in
+   * `requestContext.identity.user` (`AROA…:<session>` for a role session: the part before the colon).
+   * A user or role deleted and re-created under the same name gets a new one.
+   */
+  uniqueId: string | null;
 }
 
 /** IAM Identity Center's roles: one per permission set and account, shared by all its members. */
-const IDENTITY_CENTER_ROLE_PREFIX = 'AWSReservedSSO_';
+export const IDENTITY_CENTER_ROLE_PREFIX = 'AWSReservedSSO_';
 
 /**
  * An IAM or STS principal ARN: a user, role, role session (assumed-role), federated user or root, in any
@@ -54,6 +60,19 @@ const IDENTITY_CENTER_ROLE_PREFIX = 'AWSReservedSSO_';
  * allows in paths, user, role and session names (`[\w+=,.@-]` and `/`), so it never holds a `:`.
  */
 export const PrincipalArn = z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/-]+$/, 'must be an IAM user or role ARN');
+
+/**
+ * An admin entry (context mfenv:admins): a user, a role, the account root, or one person's IAM Identity
+ * Center session. A session of any other role is refused: its session name is chosen by whoever assumes
+ * the role, so naming one would make the whole role admin.
+ */
+export const AdminArn = PrincipalArn.refine(
+  (arn) => {
+    const principal = parsePrincipal(arn);
+    return principal !== undefined && (principal.kind !== 'role-session' || principal.name.startsWith(IDENTITY_CENTER_ROLE_PREFIX));
+  },
+  'must be an IAM user or role ARN (a role session only for IAM Identity Center roles, AWSReservedSSO_*: name the role instead)',
+);
 
 /** Parses a principal ARN; undefined when it is not an IAM or STS principal ARN at all. */
 export function parsePrincipal(arn: string): Principal | undefined {
@@ -109,8 +128,18 @@ export function isAdminPrincipal(principal: Principal, admins: readonly string[]
   return admins.some((admin) => adminEntryMatches(admin, principal));
 }
 
-/** The caller of a request from the principal ARN API Gateway reports; 401 when there is none. */
-export function callerFrom(userArn: string | null | undefined, admins: readonly string[]): Caller {
+/** The principal's own unique id from API Gateway's `identity.user` (`AIDA…`, or `AROA…:<session>` → `AROA…`). */
+export function uniqueIdOf(identityUser: string | null | undefined): string | null {
+  const id = identityUser?.split(':')[0]?.trim();
+  // IAM unique ids are 16 or more letters and digits (the root user reports its 12-digit account id: not one).
+  return id && /^[A-Za-z0-9]{16,128}$/.test(id) ? id : null;
+}
+
+/**
+ * The caller of a request from the principal ARN (and unique id) API Gateway reports; 401 when there is none.
+ * `identityUser` is `requestContext.identity.user`.
+ */
+export function callerFrom(userArn: string | null | undefined, admins: readonly string[], identityUser?: string | null): Caller {
   if (!userArn) {
     throw new UnauthenticatedError(
       'The request carries no caller identity: sign it with AWS Signature Version 4 for the service execute-api ' +
@@ -123,15 +152,33 @@ export function callerFrom(userArn: string | null | undefined, admins: readonly 
       `The request's caller "${userArn}" is not an IAM principal: call this API with IAM credentials (a user or a role).`,
     );
   }
-  return { ...principal, isAdmin: isAdminPrincipal(principal, admins) };
+  return { ...principal, isAdmin: isAdminPrincipal(principal, admins), uniqueId: uniqueIdOf(identityUser) };
 }
 
-/** Whether `caller` owns an environment recorded with `owner`. */
-export function owns(caller: Principal, owner: string): boolean {
-  return ownerIdOf(owner) === caller.id;
+/** How an environment records its owner: the principal's id (see the rules above) and, when known, its unique id. */
+export interface OwnerRef {
+  owner: string;
+  ownerUniqueId?: string | null;
+}
+
+/**
+ * Whether `caller` owns an environment recorded with `owner`. When the record holds the owner's unique id,
+ * the caller's must match too: a user or role re-created under the same name does not inherit environments.
+ * (IAM Identity Center sessions record none: the role is Identity Center's and is re-created at will; the
+ * session name, which is the person, is part of the owner id.)
+ */
+export function owns(caller: Pick<Caller, 'id' | 'uniqueId'>, record: OwnerRef): boolean {
+  if (ownerIdOf(record.owner) !== caller.id) return false;
+  return !record.ownerUniqueId || record.ownerUniqueId === caller.uniqueId;
 }
 
 /** Whether `caller` may see and manage an environment recorded with `owner`. */
-export function maySee(caller: Caller, owner: string): boolean {
-  return caller.isAdmin || owns(caller, owner);
+export function maySee(caller: Caller, record: OwnerRef): boolean {
+  return caller.isAdmin || owns(caller, record);
+}
+
+/** The unique id to record for a new environment owned by the caller (none for Identity Center sessions). */
+export function ownerUniqueIdOf(caller: Caller): string | null {
+  const identityCenter = caller.kind === 'role-session' && caller.name.startsWith(IDENTITY_CENTER_ROLE_PREFIX);
+  return identityCenter ? null : caller.uniqueId;
 }

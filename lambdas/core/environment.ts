@@ -51,7 +51,8 @@ export const Resources = z.object({
   computeEnvironmentArn: z.string(),
   jobRoleArn: z.string(),
   instanceProfileArn: z.string(),
-  userPolicyArn: z.string(),
+  /** The role a teammate assumes to use the environment (the Metaflow client's permissions). */
+  accessRoleArn: z.string(),
 });
 export type Resources = z.infer<typeof Resources>;
 
@@ -63,6 +64,8 @@ export type MetaflowConfig = z.infer<typeof MetaflowConfig>;
 export const EnvironmentRecord = z.object({
   name: EnvironmentName,
   owner: z.string(),
+  /** The owner's IAM unique id (AIDA…, AROA…) when known: a re-created principal of the same name is not the owner. */
+  ownerUniqueId: z.string().nullable().default(null),
   status: EnvironmentStatus,
   statusReason: z.string().nullable(),
   region: z.string(),
@@ -100,6 +103,8 @@ export type EnvironmentResource = ReturnType<typeof toEnvironmentResource>;
 export const WorkflowEnvironment = z.object({
   name: EnvironmentName,
   owner: z.string(),
+  /** Pins the access role's trust to the owner's unique id (see policies.principalConditions). */
+  ownerUniqueId: z.string().nullable().default(null),
   spec: Spec,
   generation: z.number().int().min(1),
   /** Teardown only: delete the bucket's data too. */

@@ -13,7 +13,7 @@
  * wait forever, so DELETE takes it over as it would a failed one.
  */
 import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { type Caller, maySee, ownerIdOf, owns } from './access';
+import { type Caller, maySee, ownerIdOf, ownerUniqueIdOf, owns } from './access';
 import { sfnClient } from './clients';
 import {
   type CreateRequest,
@@ -58,7 +58,7 @@ export function parseCreateRequest(body: unknown): CreateRequest {
 /** The record of `name` if the caller may see it; otherwise 404, whether or not it exists (never reveal it). */
 async function visibleEnvironment(caller: Caller, name: string): Promise<EnvironmentRecord> {
   const record = await registry.getEnvironment(environmentNameOf(name));
-  if (!record || !maySee(caller, record.owner)) {
+  if (!record || !maySee(caller, record)) {
     throw new EnvironmentNotFoundError(
       `You have no environment named "${name}". GET /environments lists yours; POST /environments creates one.`,
     );
@@ -85,7 +85,10 @@ export async function listEnvironmentsFor(caller: Caller, filter: { owner?: stri
   }
   const records = await registry.listEnvironments({ owner, includeDeleted: true });
   // DELETED records are left out, except those whose bucket was kept: that data is still there, and still yours.
-  return records.filter((record) => record.status !== 'DELETED' || holdsRetainedData(record));
+  // A teammate's own list also leaves out what a deleted principal of the same name owned (see owns).
+  return records.filter(
+    (record) => (record.status !== 'DELETED' || holdsRetainedData(record)) && (caller.isAdmin || owns(caller, record)),
+  );
 }
 
 /** GET /environments/{name}. */
@@ -114,9 +117,14 @@ export async function getConfigFor(caller: Caller, name: string): Promise<Metafl
   return record.config;
 }
 
-/** The owner a create is for: the caller, or (admins only) the teammate named in the request. */
-function ownerOfNewEnvironment(caller: Caller, request: CreateRequest): string {
-  if (request.owner === undefined) return caller.id;
+/**
+ * The owner a create is for: the caller, or (admins only) the teammate named in the request. The unique id
+ * is known for the caller only; an environment an admin creates for a teammate is owned by name.
+ */
+function ownerOfNewEnvironment(caller: Caller, request: CreateRequest): { owner: string; ownerUniqueId: string | null } {
+  if (request.owner === undefined || ownerIdOf(request.owner) === caller.id) {
+    return { owner: caller.id, ownerUniqueId: ownerUniqueIdOf(caller) };
+  }
   const owner = ownerIdOf(request.owner);
   // Naming yourself is harmless; naming someone else is an admin's privilege.
   if (owner !== caller.id && !caller.isAdmin) {
@@ -124,7 +132,7 @@ function ownerOfNewEnvironment(caller: Caller, request: CreateRequest): string {
       'Only an admin may create an environment for another teammate: leave out "owner" to create one for yourself.',
     );
   }
-  return owner;
+  return { owner, ownerUniqueId: null };
 }
 
 /** Name rules: a live environment holds its name; a DELETED one that kept data holds it for its owner only. */
@@ -137,7 +145,7 @@ function assertNameFree(existing: EnvironmentRecord | undefined, name: string, o
     }
     return;
   }
-  const yours = owns(caller, existing.owner) || ownerIdOf(existing.owner) === owner;
+  const yours = owns(caller, existing) || ownerIdOf(existing.owner) === owner;
   throw new NameTakenError(
     yours
       ? `The environment "${name}" already exists and is ${existing.status}: GET /environments/${name} shows it; DELETE it first to create it anew.`
@@ -185,7 +193,7 @@ async function startWorkflow(stateMachineArn: string, name: string, input: strin
 /** POST /environments: validates, admits, records CREATING and starts the provisioning workflow. */
 export async function createEnvironment(caller: Caller, body: unknown): Promise<EnvironmentRecord> {
   const request = parseCreateRequest(body);
-  const owner = ownerOfNewEnvironment(caller, request);
+  const { owner, ownerUniqueId } = ownerOfNewEnvironment(caller, request);
   // Read before anything is written: a deployment that lacks it answers 500 and leaves no record behind.
   const provisionStateMachineArn = settings.provisionStateMachineArn();
   const { name } = request;
@@ -198,6 +206,7 @@ export async function createEnvironment(caller: Caller, body: unknown): Promise<
   const record: EnvironmentRecord = {
     name,
     owner,
+    ownerUniqueId,
     status: 'CREATING',
     statusReason: adopted ? `Creating; the bucket ${adopted} kept by the last DELETE is adopted with its data.` : null,
     region: settings.region(),
@@ -219,7 +228,7 @@ export async function createEnvironment(caller: Caller, body: unknown): Promise<
   }
 
   // The provisioning workflow needs no purge or mode: those are teardown's.
-  const input = JSON.stringify({ environment: { name, owner, spec: record.spec, generation } });
+  const input = JSON.stringify({ environment: { name, owner, ownerUniqueId, spec: record.spec, generation } });
   try {
     await startWorkflow(provisionStateMachineArn, executionName('provision', name, generation), input);
   } catch (error) {
@@ -398,7 +407,15 @@ async function startTeardown(record: EnvironmentRecord, purge: boolean, takeOver
     throw error;
   }
 
-  const environment: WorkflowEnvironment = { name, owner: record.owner, spec: record.spec, generation, purge, mode: 'delete' };
+  const environment: WorkflowEnvironment = {
+    name,
+    owner: record.owner,
+    ownerUniqueId: record.ownerUniqueId,
+    spec: record.spec,
+    generation,
+    purge,
+    mode: 'delete',
+  };
   try {
     await startWorkflow(teardownStateMachineArn, executionName('teardown', name, generation), JSON.stringify({ environment }));
   } catch (error) {

@@ -30,7 +30,7 @@ export function namesFor(deployment: Deployment, environmentName: string) {
   const jobRoleName = `${base}-job`;
   const instanceRoleName = `${base}-instance`;
   const instanceProfileName = `${base}-instance`;
-  const userPolicyName = `${base}-user`;
+  const accessRoleName = `${base}-access`;
   const computeEnvironmentName = base;
   const jobQueueName = base;
   return {
@@ -43,8 +43,8 @@ export function namesFor(deployment: Deployment, environmentName: string) {
     instanceRoleArn: `arn:${partition}:iam::${accountId}:role${iamPath}${instanceRoleName}`,
     instanceProfileName,
     instanceProfileArn: `arn:${partition}:iam::${accountId}:instance-profile${iamPath}${instanceProfileName}`,
-    userPolicyName,
-    userPolicyArn: `arn:${partition}:iam::${accountId}:policy${iamPath}${userPolicyName}`,
+    accessRoleName,
+    accessRoleArn: `arn:${partition}:iam::${accountId}:role${iamPath}${accessRoleName}`,
     computeEnvironmentName,
     computeEnvironmentArn: `arn:${partition}:batch:${region}:${accountId}:compute-environment/${computeEnvironmentName}`,
     jobQueueName,
@@ -63,7 +63,7 @@ export function resourcesOf(names: EnvironmentNames): Resources {
     computeEnvironmentArn: names.computeEnvironmentArn,
     jobRoleArn: names.jobRoleArn,
     instanceProfileArn: names.instanceProfileArn,
-    userPolicyArn: names.userPolicyArn,
+    accessRoleArn: names.accessRoleArn,
   };
 }
 

@@ -2,6 +2,7 @@
  * Every IAM and bucket policy document an environment gets, as plain data. The step handlers send them to
  * AWS; the unit tests read them. Least privilege: each names only this environment's bucket, queue and role.
  */
+import { IDENTITY_CENTER_ROLE_PREFIX, type Principal, parsePrincipal } from './access';
 import type { EnvironmentNames } from './naming';
 
 export interface PolicyStatement {
@@ -56,10 +57,11 @@ export function instanceRoleTrustPolicy(): PolicyDocument {
 }
 
 /**
- * The teammate policy: the least the Metaflow client needs to run flows on this environment. Attach it to
- * the teammate's user or role (its ARN is `resources.userPolicyArn`).
+ * The access role's inline policy: the least the Metaflow client needs to run flows on this environment
+ * (METAFLOW_BATCH_JOB_QUEUE, METAFLOW_ECS_S3_ACCESS_IAM_ROLE, the datastore under the bucket). A teammate
+ * assumes the role (its ARN is `resources.accessRoleArn`); nothing is ever attached to a person.
  */
-export function teammatePolicy(
+export function accessRolePolicy(
   names: Pick<EnvironmentNames, 'bucketArn' | 'jobQueueArn' | 'jobRoleArn' | 'jobDefinitionArnPattern'>,
   logGroupArn: string,
 ): PolicyDocument {
@@ -67,14 +69,7 @@ export function teammatePolicy(
     {
       Sid: 'DescribeBatch',
       Effect: 'Allow',
-      Action: [
-        'batch:DescribeJobQueues',
-        'batch:DescribeComputeEnvironments',
-        'batch:DescribeJobDefinitions',
-        'batch:DescribeJobs',
-        'batch:ListJobs',
-        'batch:TerminateJob',
-      ],
+      Action: [...METAFLOW_BATCH_READ_ACTIONS],
       Resource: '*',
     },
     {
@@ -118,6 +113,107 @@ export function teammatePolicy(
   );
 }
 
+/**
+ * Batch calls the Metaflow client makes that take no resource-level permissions (Describe*, ListJobs) or
+ * that it needs on jobs it cannot name in advance (TerminateJob, when a run is interrupted).
+ */
+const METAFLOW_BATCH_READ_ACTIONS = [
+  'batch:DescribeJobQueues',
+  'batch:DescribeComputeEnvironments',
+  'batch:DescribeJobDefinitions',
+  'batch:DescribeJobs',
+  'batch:ListJobs',
+  'batch:TerminateJob',
+] as const;
+
+/** IAM Identity Center's roles are `AWSReservedSSO_<permission set>_<16 hex characters>`. */
+const IDENTITY_CENTER_SUFFIX = '????????????????';
+
+/**
+ * The conditions that single out one principal in a trust policy whose Principal is `{"AWS": "*"}`.
+ *
+ * Why conditions rather than a named principal: IAM refuses a trust policy naming a principal that does
+ * not exist, and a role's ARN with its path is not known from an API call (API Gateway reports the session,
+ * `assumed-role/<name>/<session>`, without the path); IAM Identity Center re-creates its roles with new
+ * suffixes, which breaks a trust that names the exact ARN. `aws:PrincipalArn` is the role's ARN (with
+ * path) for a role session, and `aws:userid` is `<unique id>` for a user, `<role unique id>:<session>`
+ * for a role session, so together they name one user, one role, or one person on one permission set.
+ * With the unique id (AIDA…, AROA…) a user or role deleted and re-created under the same name is a new
+ * principal and is not admitted.
+ */
+export function principalConditions(principal: Principal, uniqueId?: string | null): NonNullable<PolicyStatement['Condition']> {
+  const { partition, accountId, name } = principal;
+  const iamArn = (type: 'user' | 'role', path: string) => `arn:${partition}:iam::${accountId}:${type}/${path}`;
+  switch (principal.kind) {
+    case 'user':
+      return {
+        ArnLike: { 'aws:PrincipalArn': [iamArn('user', name), iamArn('user', `*/${name}`)] },
+        ...(uniqueId ? { StringEquals: { 'aws:userid': uniqueId } } : {}),
+      };
+    case 'role':
+    case 'role-session': {
+      const permissionSet = identityCenterPermissionSet(name);
+      if (principal.kind === 'role-session' && permissionSet !== undefined) {
+        return {
+          // With or without the Identity Center region in the path; the role name itself must start the last part.
+          ArnLike: {
+            'aws:PrincipalArn': [
+              iamArn('role', `aws-reserved/sso.amazonaws.com/${IDENTITY_CENTER_ROLE_PREFIX}${permissionSet}_${IDENTITY_CENTER_SUFFIX}`),
+              iamArn('role', `aws-reserved/sso.amazonaws.com/*/${IDENTITY_CENTER_ROLE_PREFIX}${permissionSet}_${IDENTITY_CENTER_SUFFIX}`),
+            ],
+          },
+          // The session name is the person's Identity Center user name.
+          StringLike: { 'aws:userid': `*:${principal.session}` },
+        };
+      }
+      return {
+        ArnLike: { 'aws:PrincipalArn': [iamArn('role', name), iamArn('role', `*/${name}`)] },
+        ...(uniqueId ? { StringLike: { 'aws:userid': `${uniqueId}:*` } } : {}),
+      };
+    }
+    default:
+      // Root and federated users: their ARN is their aws:PrincipalArn.
+      return { StringEquals: { 'aws:PrincipalArn': principal.id } };
+  }
+}
+
+/** The permission set of an IAM Identity Center role name, or undefined for any other role. */
+export function identityCenterPermissionSet(roleName: string): string | undefined {
+  const match = /^AWSReservedSSO_(.+)_[0-9a-f]{16}$/i.exec(roleName);
+  return match?.[1];
+}
+
+/** Who an access role admits: the environment's owner (with their unique id when known) and the admins. */
+export interface AccessRoleTrustees {
+  owner: string;
+  ownerUniqueId?: string | null;
+  admins: readonly string[];
+}
+
+/**
+ * Trust policy of an environment's access role: its owner may assume it, and every deploy-time admin;
+ * nobody else, whatever their own policies say (a trust policy names its principals; no identity policy
+ * can add one). Each principal is a statement of its own, since conditions within one statement are ANDed.
+ */
+export function accessRoleTrustPolicy(trustees: AccessRoleTrustees): PolicyDocument {
+  const statement = (Sid: string, principal: Principal, uniqueId?: string | null): PolicyStatement => ({
+    Sid,
+    Effect: 'Allow',
+    Principal: { AWS: '*' },
+    Action: 'sts:AssumeRole',
+    Condition: principalConditions(principal, uniqueId),
+  });
+  const owner = parsePrincipal(trustees.owner);
+  if (!owner) throw new Error(`The owner "${trustees.owner}" is not an IAM principal ARN.`);
+  // An admin who also owns the environment keeps the admin statement: it admits them by name, as admins
+  // are admitted everywhere, where the owner statement may pin a unique id.
+  const admins = trustees.admins.map((admin) => parsePrincipal(admin)).filter((admin): admin is Principal => admin !== undefined);
+  return document(statement('Owner', owner, trustees.ownerUniqueId), ...admins.map((admin, index) => statement(`Admin${index + 1}`, admin)));
+}
+
+/** IAM's limit on a role trust policy, in characters without whitespace (raisable to 4,096 by quota request). */
+export const TRUST_POLICY_MAX_LENGTH = 2048;
+
 /** The log group AWS Batch writes job output to by default. */
 export function batchJobLogGroupArn(region: string, accountId: string, partition = 'aws'): string {
   return `arn:${partition}:logs:${region}:${accountId}:log-group:/aws/batch/job`;
@@ -139,10 +235,7 @@ export function bucketPolicy(names: Pick<EnvironmentNames, 'bucketArn'>, tlsOnly
   });
 }
 
-/**
- * Name of the permissions boundary policy, under the IAM path `/<prefix>/`: named after the stack, and not
- * ending in `-user`, so it never matches the teammate-policy pattern the IAM steps may manage.
- */
+/** Name of the permissions boundary policy, under the IAM path `/<prefix>/`: named after the stack. */
 export function permissionsBoundaryName(stackName: string): string {
   return `${stackName}-environment-boundary`;
 }
@@ -150,10 +243,17 @@ export function permissionsBoundaryName(stackName: string): string {
 /**
  * The permissions boundary every role the workflows create must carry (the provisioning roles may create
  * a role only with this boundary attached). It is the most any environment role can ever do: the ECS
- * agent's work on a Batch instance and object access to mfenv buckets. No IAM, no STS, nothing else, so a
- * bug in a step cannot mint a powerful role. The bootstrap stack (and local mode) create it once.
+ * agent's work on a Batch instance, object access to mfenv buckets, and what the Metaflow client does with
+ * an environment (through its access role): Batch jobs on mfenv queues, passing mfenv job roles to ECS
+ * tasks, reading Batch job logs. No other IAM action, no STS, nothing else, so a bug in a step cannot mint
+ * a powerful role.
  */
-export function permissionsBoundaryPolicy(prefix: string, partition = 'aws'): PolicyDocument {
+export function permissionsBoundaryPolicy(
+  prefix: string,
+  partition = 'aws',
+  where: { accountId: string; region: string } = { accountId: '*', region: '*' },
+): PolicyDocument {
+  const { accountId, region } = where;
   return document(
     {
       Sid: 'EnvironmentBuckets',
@@ -184,6 +284,34 @@ export function permissionsBoundaryPolicy(prefix: string, partition = 'aws'): Po
         'logs:PutLogEvents',
       ],
       Resource: '*',
+    },
+    {
+      Sid: 'MetaflowClientDescribeBatch',
+      Effect: 'Allow',
+      Action: [...METAFLOW_BATCH_READ_ACTIONS],
+      Resource: '*',
+    },
+    {
+      Sid: 'MetaflowClientSubmitToEnvironmentQueues',
+      Effect: 'Allow',
+      Action: ['batch:RegisterJobDefinition', 'batch:SubmitJob'],
+      Resource: [
+        `arn:${partition}:batch:${region}:${accountId}:job-definition/metaflow_*`,
+        `arn:${partition}:batch:${region}:${accountId}:job-queue/${prefix}-*`,
+      ],
+    },
+    {
+      Sid: 'MetaflowClientPassJobRoles',
+      Effect: 'Allow',
+      Action: 'iam:PassRole',
+      Resource: `arn:${partition}:iam::${accountId}:role/${prefix}/${prefix}-*-job`,
+      Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    },
+    {
+      Sid: 'MetaflowClientReadBatchLogs',
+      Effect: 'Allow',
+      Action: 'logs:GetLogEvents',
+      Resource: `${batchJobLogGroupArn(region, accountId, partition)}:log-stream:*`,
     },
   );
 }

@@ -4,6 +4,7 @@
  * sets them on its own process (see infra/local/runtime.ts). Nothing else in lambdas/ reads process.env,
  * so "what can be configured" has one answer, and AWS and local mode differ only here.
  */
+import { AdminArn } from './access';
 import { ConfigurationError } from './errors';
 import type { Deployment } from './naming';
 
@@ -126,7 +127,17 @@ export const settings = {
   maxVcpusCeiling: () => integer('maxVcpusCeiling', 1, 10_000),
   maxEnvironments: () => integer('maxEnvironments', 1, 50),
   maxEnvironmentsPerOwner: () => integer('maxEnvironmentsPerOwner', 1, 50),
-  admins: () => list('admins'),
+  admins: () => {
+    const admins = list('admins');
+    const wrong = admins.find((admin) => !AdminArn.safeParse(admin).success);
+    if (wrong !== undefined) {
+      throw new ConfigurationError(
+        `The setting ${SETTING.admins} holds "${wrong}", which is not an admin principal: list IAM user or role ARNs ` +
+          '(a role session only for IAM Identity Center roles, AWSReservedSSO_*).',
+      );
+    }
+    return admins;
+  },
   provisionStateMachineArn: () => raw('provisionStateMachineArn'),
   teardownStateMachineArn: () => raw('teardownStateMachineArn'),
   bucketTlsOnly: () => raw('bucketTlsOnly') !== 'false',

@@ -43,14 +43,14 @@ export const STEP_FUNCTIONS = {
   iam: {
     placeholder: 'IamStepsFunctionArn',
     entry: 'lambdas/steps/iam-steps.ts',
-    description: 'Creates and deletes the job role, the instance role and profile, and the teammate policy.',
+    description: 'Creates and deletes the job role, the instance role and profile, and the access role.',
     steps: [
       'createJobRole',
       'createInstanceRole',
-      'createTeammatePolicy',
+      'createAccessRole',
       'deleteJobRole',
       'deleteInstanceRole',
-      'deleteTeammatePolicy',
+      'deleteAccessRole',
     ],
   },
   batch: {

@@ -1,56 +1,47 @@
 /**
  * IAM steps: the job role (what a Metaflow task in Batch may do), the instance role and its instance
- * profile (the ECS agent on a Batch instance), and the teammate policy (what the Metaflow client needs).
+ * profile (the ECS agent on a Batch instance), and the access role (what the owner assumes to run the
+ * Metaflow client).
  * Every role carries the deployment's permissions boundary; every resource is tagged and lives under the
  * `/<prefix>/` path. Creating re-asserts what matters on an existing resource of ours; deleting detaches
  * first (AWS refuses otherwise) and treats NoSuchEntity as "already gone".
  */
-import { isDeepStrictEqual } from 'node:util';
 import {
   AddRoleToInstanceProfileCommand,
   AttachRolePolicyCommand,
   CreateInstanceProfileCommand,
-  CreatePolicyCommand,
-  CreatePolicyVersionCommand,
   CreateRoleCommand,
   DeleteInstanceProfileCommand,
-  DeletePolicyCommand,
-  DeletePolicyVersionCommand,
   DeleteRoleCommand,
   DeleteRolePolicyCommand,
-  DetachGroupPolicyCommand,
   DetachRolePolicyCommand,
-  DetachUserPolicyCommand,
   GetInstanceProfileCommand,
-  GetPolicyCommand,
-  GetPolicyVersionCommand,
   GetRoleCommand,
   type InstanceProfile,
   ListAttachedRolePoliciesCommand,
-  ListEntitiesForPolicyCommand,
   ListInstanceProfilesForRoleCommand,
-  ListPolicyVersionsCommand,
   ListRolePoliciesCommand,
-  type Policy,
   PutRolePermissionsBoundaryCommand,
   PutRolePolicyCommand,
   RemoveRoleFromInstanceProfileCommand,
   type Role,
   type Tag,
+  UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
 import { iamClient } from '../core/clients';
 import type { WorkflowEnvironment } from '../core/environment';
 import { ResourceConflictError, TransientError } from '../core/errors';
 import { logger } from '../core/logger';
-import { type EnvironmentNames, namesFor, tagListFor } from '../core/naming';
+import { namesFor, tagListFor } from '../core/naming';
 import {
   ECS_INSTANCE_MANAGED_POLICY,
   type PolicyDocument,
+  accessRolePolicy,
+  accessRoleTrustPolicy,
   batchJobLogGroupArn,
   instanceRoleTrustPolicy,
   jobRolePolicy,
   jobRoleTrustPolicy,
-  teammatePolicy,
 } from '../core/policies';
 import { currentDeployment, settings } from '../core/settings';
 import { hasErrorCode } from './aws-errors';
@@ -59,8 +50,6 @@ import { type StepInput, type StepTable, stepHandler } from './step';
 
 /** Name of the job role's inline policy (its own bucket, nothing else). */
 export const JOB_ROLE_INLINE_POLICY = 'own-bucket-access';
-/** IAM keeps at most 5 versions of a managed policy. */
-const MAX_POLICY_VERSIONS = 5;
 
 const isGone = (error: unknown) => hasErrorCode(error, 'NoSuchEntity');
 
@@ -116,8 +105,10 @@ async function ensureRole(
   const existing = await getRole(role.name);
   if (!existing) throw new TransientError(`The IAM role "${role.name}" is being created or deleted right now.`);
   assertOurs(`The IAM role "${role.name}"`, existing.Tags, environment.name);
-  // Idempotent re-assertion: a role of ours always ends with the boundary (its policies are re-put by the caller).
+  // Idempotent re-assertion: a role of ours always ends with the boundary and the trust this run computed
+  // (its policies are re-put by the caller).
   await iam.send(new PutRolePermissionsBoundaryCommand({ RoleName: role.name, PermissionsBoundary: boundary }));
+  await iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: role.name, PolicyDocument: JSON.stringify(role.trust) }));
 }
 
 async function createJobRole({ environment }: StepInput) {
@@ -187,118 +178,39 @@ async function createInstanceRole({ environment }: StepInput) {
   return { instanceProfileArn: names.instanceProfileArn };
 }
 
-const getPolicy = (arn: string): Promise<Policy | undefined> =>
-  unlessGone(async () => (await iamClient().send(new GetPolicyCommand({ PolicyArn: arn }))).Policy);
+/** Name of the access role's inline policy: what the Metaflow client needs for this environment. */
+export const ACCESS_ROLE_INLINE_POLICY = 'metaflow-client';
 
-/** IAM returns policy documents URL-encoded (the emulator sometimes does not). */
-function parseDocument(text: string | undefined): unknown {
-  if (!text) return undefined;
-  for (const candidate of [text, safeDecode(text)]) {
-    try {
-      return JSON.parse(candidate);
-    } catch {
-      // try the next form
-    }
-  }
-  return undefined;
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}
-
-function teammatePolicyDocument(names: EnvironmentNames): PolicyDocument {
-  return teammatePolicy(names, batchJobLogGroupArn(settings.region(), settings.accountId()));
-}
-
-async function createTeammatePolicy({ environment }: StepInput) {
-  const iam = iamClient();
+/**
+ * The access role: what a teammate assumes to use the environment with the Metaflow client. Its trust
+ * admits the owner and the deploy-time admins only; its inline policy reaches this environment's bucket,
+ * queue and job role only; like every environment role it carries the boundary. Nothing is attached to a
+ * person, so nothing here can change what a person may do elsewhere.
+ */
+async function createAccessRole({ environment }: StepInput) {
   const { names, tags } = context(environment);
-  const document = teammatePolicyDocument(names);
-  try {
-    await iam.send(
-      new CreatePolicyCommand({
-        PolicyName: names.userPolicyName,
-        Path: names.iamPath,
-        PolicyDocument: JSON.stringify(document),
-        Description: `What the Metaflow client needs to use the mfenv environment ${environment.name}.`,
-        Tags: tags,
-      }),
-    );
-    return { userPolicyArn: names.userPolicyArn, updated: false };
-  } catch (error) {
-    if (!hasErrorCode(error, 'EntityAlreadyExists')) throw error;
-  }
-
-  const existing = await getPolicy(names.userPolicyArn);
-  if (!existing) {
-    // Same name under another path (our ARN has the path) or deleted a moment ago: neither is ours to change.
-    throw new ResourceConflictError(
-      `An IAM policy named "${names.userPolicyName}" already exists but not at ${names.userPolicyArn}. ` +
-        `Choose another environment name, or ask the platform owner to remove that policy.`,
-    );
-  }
-  assertOurs(`The IAM policy "${names.userPolicyName}"`, existing.Tags, environment.name);
-  const current = await iam.send(
-    new GetPolicyVersionCommand({ PolicyArn: names.userPolicyArn, VersionId: existing.DefaultVersionId }),
+  await ensureRole(environment, {
+    name: names.accessRoleName,
+    path: names.iamPath,
+    trust: accessRoleTrustPolicy({ owner: environment.owner, ownerUniqueId: environment.ownerUniqueId, admins: settings.admins() }),
+    description: `Assumed by the owner of the mfenv environment ${environment.name} to run Metaflow on it.`,
+    tags,
+  });
+  await iamClient().send(
+    new PutRolePolicyCommand({
+      RoleName: names.accessRoleName,
+      PolicyName: ACCESS_ROLE_INLINE_POLICY,
+      PolicyDocument: JSON.stringify(accessRolePolicy(names, batchJobLogGroupArn(settings.region(), settings.accountId()))),
+    }),
   );
-  if (isDeepStrictEqual(parseDocument(current.PolicyVersion?.Document), document)) {
-    return { userPolicyArn: names.userPolicyArn, updated: false };
-  }
-  const { Versions = [] } = await iam.send(new ListPolicyVersionsCommand({ PolicyArn: names.userPolicyArn }));
-  if (Versions.length >= MAX_POLICY_VERSIONS) {
-    const oldest = Versions.filter((version) => !version.IsDefaultVersion).sort(
-      (a, b) => (a.CreateDate?.getTime() ?? 0) - (b.CreateDate?.getTime() ?? 0),
-    )[0];
-    if (oldest?.VersionId) {
-      await unlessGone(() =>
-        iam.send(new DeletePolicyVersionCommand({ PolicyArn: names.userPolicyArn, VersionId: oldest.VersionId })),
-      );
-    }
-  }
-  await iam.send(
-    new CreatePolicyVersionCommand({ PolicyArn: names.userPolicyArn, PolicyDocument: JSON.stringify(document), SetAsDefault: true }),
-  );
-  return { userPolicyArn: names.userPolicyArn, updated: true };
+  return { accessRoleArn: names.accessRoleArn };
 }
 
 // ---- Deleting ----
 
-async function deleteTeammatePolicy({ environment }: StepInput) {
-  const iam = iamClient();
+async function deleteAccessRole({ environment }: StepInput) {
   const { names } = context(environment);
-  const policy = await getPolicy(names.userPolicyArn);
-  if (!policy) return { deleted: false };
-  if (!isOurs(policy.Tags, environment.name)) {
-    logger.warn('policy with our name is not ours; not touching it', { policyArn: names.userPolicyArn });
-    return { deleted: false };
-  }
-  // AWS refuses to delete a policy that is attached anywhere: teammates attached it to themselves.
-  let Marker: string | undefined;
-  do {
-    const page = await iam.send(new ListEntitiesForPolicyCommand({ PolicyArn: names.userPolicyArn, Marker }));
-    for (const user of page.PolicyUsers ?? []) {
-      await unlessGone(() => iam.send(new DetachUserPolicyCommand({ UserName: user.UserName, PolicyArn: names.userPolicyArn })));
-    }
-    for (const group of page.PolicyGroups ?? []) {
-      await unlessGone(() => iam.send(new DetachGroupPolicyCommand({ GroupName: group.GroupName, PolicyArn: names.userPolicyArn })));
-    }
-    for (const role of page.PolicyRoles ?? []) {
-      await unlessGone(() => iam.send(new DetachRolePolicyCommand({ RoleName: role.RoleName, PolicyArn: names.userPolicyArn })));
-    }
-    Marker = page.IsTruncated ? page.Marker : undefined;
-  } while (Marker);
-  // ...nor one that still has non-default versions.
-  const { Versions = [] } = await iam.send(new ListPolicyVersionsCommand({ PolicyArn: names.userPolicyArn }));
-  for (const version of Versions.filter((candidate) => !candidate.IsDefaultVersion)) {
-    await unlessGone(() => iam.send(new DeletePolicyVersionCommand({ PolicyArn: names.userPolicyArn, VersionId: version.VersionId })));
-  }
-  await unlessGone(() => iam.send(new DeletePolicyCommand({ PolicyArn: names.userPolicyArn })));
-  return { deleted: true };
+  return { roleDeleted: await deleteRole(environment, names.accessRoleName) };
 }
 
 /** Deletes a role of ours: out of every instance profile, managed policies detached, inline ones deleted. */
@@ -363,10 +275,10 @@ async function deleteJobRole({ environment }: StepInput) {
 export const steps: StepTable<'iam'> = {
   createJobRole,
   createInstanceRole,
-  createTeammatePolicy,
+  createAccessRole,
   deleteJobRole,
   deleteInstanceRole,
-  deleteTeammatePolicy,
+  deleteAccessRole,
 };
 
 export const handler = stepHandler('iam', steps);

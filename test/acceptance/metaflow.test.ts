@@ -1,7 +1,8 @@
 /**
  * Acceptance: the real Metaflow client (the pinned PyPI package) works with nothing but the payload an
  * environment returns. Everything goes through local mode as a teammate would use it: SigV4-signed API
- * calls with the teammate's own IAM user keys, the ASL workflows, the emulator.
+ * calls with the teammate's own IAM user keys (which hold no policy at all), the ASL workflows, the
+ * emulator; Metaflow runs under an AWS profile that assumes the environment's access role.
  *
  *   two teammates POST an environment each → READY → GET .../config saved as config_<name>.json
  *   → `python shard_flow.py run` on the S3 datastore → read back with the Client API → every bucket listed
@@ -17,18 +18,20 @@
  *   is never reached. The proof is what Metaflow submitted: queue, job definition, job role, task variables.
  * - IAM is not enforced in local mode. moto can enforce it, but it names Batch actions in lower case
  *   (batch:describejobqueues) and matches them case-sensitively against resource "*", so even a correct
- *   least-privilege teammate policy is denied every Batch call; its S3 part does let Metaflow run.
+ *   least-privilege access role policy is denied every Batch call; and it evaluates no trust policy. Who
+ *   may assume the role, and what the role may do, are proven offline instead
+ *   (test/unit/core/access-simulation.test.ts).
  * - A payload without METAFLOW_S3_ENDPOINT_URL sends Metaflow to the real S3, which this machine may not
  *   reach (it keeps retrying for over a minute), so that key is proven positively only: S3 gets no SDK
  *   endpoint here, so every S3 call of Metaflow reaches the emulator through that key or fails.
  */
 import { BatchClient, DescribeJobQueuesCommand } from '@aws-sdk/client-batch';
-import { AttachUserPolicyCommand, IAMClient } from '@aws-sdk/client-iam';
+import { IAMClient, ListAttachedUserPoliciesCommand, ListUserPoliciesCommand } from '@aws-sdk/client-iam';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { emulatorClientConfig } from '../../infra/local/bootstrap';
 import type { LocalUser } from '../../infra/local/runtime';
 import { useLocalMode } from '../support/local-mode';
-import { createMetaflowProfile, type MetaflowProfile, metaflowVersion } from '../support/metaflow';
+import { callerArnOf, createMetaflowProfile, type MetaflowProfile, metaflowVersion } from '../support/metaflow';
 import { type ApiClient, apiClient } from '../support/signed-client';
 import { expectedSysroot, listEveryObject, ProofFailure, proveBatchSubmission, proveLocalRun, type ProvisionedEnvironment } from './proofs';
 import { LOCAL_PAYLOAD_KEYS } from '../support/payload';
@@ -43,7 +46,7 @@ interface EnvironmentResource extends ProvisionedEnvironment {
   status: string;
   statusReason: string | null;
   owner: string;
-  resources: ProvisionedEnvironment['resources'] & { userPolicyArn: string; computeEnvironmentArn: string };
+  resources: ProvisionedEnvironment['resources'] & { accessRoleArn: string; computeEnvironmentArn: string };
   config?: Record<string, string>;
   retainedBucket?: string;
 }
@@ -68,11 +71,16 @@ let s3: S3Client;
 let batch: BatchClient;
 let iam: IAMClient;
 
-function profileFor(teammate: Pick<Teammate, 'name' | 'user'>, config: string | Record<string, unknown>): MetaflowProfile {
+/** The teammate's machine: the config file as given, and an AWS profile that assumes the environment's access role. */
+function profileFor(
+  teammate: Pick<Teammate, 'name' | 'user'> & { environment: Pick<EnvironmentResource, 'resources'> },
+  config: string | Record<string, unknown>,
+): MetaflowProfile {
   const profile = createMetaflowProfile({
     name: teammate.name,
     config,
     credentials: teammate.user,
+    accessRoleArn: teammate.environment.resources.accessRoleArn,
     emulatorEndpoint: context.local.emulatorEndpoint,
   });
   profiles.push(profile);
@@ -145,15 +153,12 @@ test('two teammates each get a READY environment and download its Metaflow confi
     ),
   );
 
-  // Each teammate saves the config file exactly as served and puts the environment's policy on their user
-  // (teardown detaches it again). Kept before the checks below, so that a bad payload still reaches the
-  // Metaflow proofs that follow and they can show what it breaks.
+  // Each teammate saves the config file exactly as served and an AWS profile that assumes the environment's
+  // access role; nobody attaches anything to anyone. Kept before the checks below, so that a bad payload
+  // still reaches the Metaflow proofs that follow and they can show what it breaks.
   for (const [index, name] of names.entries()) {
     const { environment, config } = created[index]!;
     const user = users[index]!;
-    if (environment.status === 'READY') {
-      await iam.send(new AttachUserPolicyCommand({ UserName: user.name, PolicyArn: environment.resources.userPolicyArn }));
-    }
     teammates[name] = {
       name,
       seed: 11 + index * 12,
@@ -162,7 +167,7 @@ test('two teammates each get a READY environment and download its Metaflow confi
       environment,
       configText: config.text,
       config: config.json as Record<string, string>,
-      profile: profileFor({ name, user }, config.text),
+      profile: profileFor({ name, user, environment }, config.text),
     };
   }
 
@@ -180,6 +185,24 @@ test('two teammates each get a READY environment and download its Metaflow confi
   }
   expect(teammates.alice.environment.resources.bucket).not.toBe(teammates.bob.environment.resources.bucket);
   expect(teammates.alice.environment.resources.jobQueueArn).not.toBe(teammates.bob.environment.resources.jobQueueArn);
+  // Nothing is attached to a person: the teammates' users hold no policy at all.
+  for (const user of users) {
+    expect((await iam.send(new ListAttachedUserPoliciesCommand({ UserName: user.name }))).AttachedPolicies).toEqual([]);
+    expect((await iam.send(new ListUserPoliciesCommand({ UserName: user.name }))).PolicyNames).toEqual([]);
+  }
+});
+
+test.each(['alice', 'bob'] as const)("%s's Metaflow runs as a session of the environment's access role, not as the teammate", async (name) => {
+  // prepare
+  const teammate = teammates[name];
+
+  // act
+  const arn = await callerArnOf(teammate.profile);
+
+  // assess
+  const roleName = teammate.environment.resources.accessRoleArn.split('/').pop();
+  expect(arn).toBe(`arn:aws:sts::${context.local.accountId}:assumed-role/${roleName}/${name}`);
+  expect(arn).not.toBe(teammate.user.arn);
 });
 
 describe.each(['alice', 'bob'] as const)('%s runs a flow with the payload alone', (name) => {

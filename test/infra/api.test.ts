@@ -8,9 +8,26 @@ import { problemTypeOf } from '../../lambdas/api/http';
 import { CONTEXT } from '../../infra/config';
 import { LOG_RETENTION } from '../../infra/functions';
 import { createRequestSchema } from '../../lambdas/core/environment';
+import { type Caller, type Decision, asIdentityCenterSession, asRoleSession, asUser, simulate } from '../support/iam-simulator';
 import { type Synthesized, logicalIdOf, readable, resourcesOfType, synthesize } from './synth';
 
 type Resources = Synthesized['json']['Resources'];
+
+const ACCOUNT = '123456789012';
+const API_ARN = `arn:aws:execute-api:us-east-1:${ACCOUNT}:a1b2c3d4e5`;
+
+/**
+ * The API's resource policy as API Gateway applies it: the stack's pseudo parameters filled in, and
+ * `execute-api:/*` expanded to the API's own ARN (API Gateway does that when it stores the policy).
+ */
+function apiResourcePolicy(json: Synthesized['json']): any {
+  const [, restApi] = resourcesOfType(json, 'AWS::ApiGateway::RestApi')[0]!;
+  const text = JSON.stringify(readable(restApi.Properties!.Policy))
+    .replaceAll('${AWS::AccountId}', ACCOUNT)
+    .replaceAll('${AWS::Partition}', 'aws')
+    .replaceAll('"execute-api:/*"', `"${API_ARN}/*"`);
+  return JSON.parse(text);
+}
 
 /** `METHOD /path` of every API Gateway method, from the resource tree. */
 function routesOf(resources: Resources): Map<string, Record<string, any>> {
@@ -111,32 +128,68 @@ describe('the API', () => {
     }
   });
 
-  it('admits only principals of its own account, and denies everyone else explicitly', () => {
+  it('admits every principal of its own account by name (no account root), and denies everyone else explicitly', () => {
     // prepare
     const { json } = synthesized;
 
     // act
-    const [, restApi] = resourcesOfType(json, 'AWS::ApiGateway::RestApi')[0]!;
-    const statements = readable(restApi.Properties!.Policy.Statement);
+    const statements = apiResourcePolicy(json).Statement;
 
     // assess
-    expect(statements).toEqual([
-      {
-        Sid: 'ThisAccount',
-        Effect: 'Allow',
-        Principal: { AWS: 'arn:${AWS::Partition}:iam::${AWS::AccountId}:root' },
-        Action: 'execute-api:Invoke',
-        Resource: 'execute-api:/*',
-      },
-      {
-        Sid: 'NobodyElse',
-        Effect: 'Deny',
-        Principal: { AWS: '*' },
-        Action: 'execute-api:Invoke',
-        Resource: 'execute-api:/*',
-        Condition: { StringNotEquals: { 'aws:PrincipalAccount': '${AWS::AccountId}' } },
-      },
+    expect(statements.map((statement: { Sid: string; Effect: string }) => `${statement.Sid}:${statement.Effect}`)).toEqual([
+      'ThisAccount:Allow',
+      'NobodyElse:Deny',
     ]);
+    expect(statements[0]).toMatchObject({ Principal: { AWS: '*' }, Condition: { StringEquals: { 'aws:PrincipalAccount': ACCOUNT } } });
+    expect(JSON.stringify(statements)).not.toContain(':root');
+  });
+
+  describe('who may call, evaluated offline as API Gateway evaluates its resource policy', () => {
+    const alice = asUser({ accountId: ACCOUNT, name: 'alice', uniqueId: 'AIDAALICE0000000001' });
+    const carol = asIdentityCenterSession({
+      accountId: ACCOUNT,
+      permissionSet: 'DataScience',
+      suffix: '0123456789abcdef',
+      userName: 'carol@example.com',
+      roleUniqueId: 'AROASSO000000000001',
+    });
+    const ops = asRoleSession({ accountId: ACCOUNT, name: 'PlatformAdmin', uniqueId: 'AROAADMIN0000000001', session: 'ops' });
+    const outsider = asUser({ accountId: '210987654321', name: 'mallory', uniqueId: 'AIDAMALLORY00000001' });
+    const invokeAnything = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'execute-api:Invoke', Resource: '*' }] };
+    const narrowed = synthesize({
+      [CONTEXT.admins]: [`arn:aws:iam::${ACCOUNT}:role/PlatformAdmin`],
+      [CONTEXT.callerPrincipalArns]: [
+        `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_DataScience_*`,
+        `arn:aws:iam::${ACCOUNT}:role/PlatformAdmin`,
+      ],
+    }).json;
+    const tagged = synthesize({ [CONTEXT.callerPrincipalTag]: 'team=data-science' }).json;
+    const withTag = (caller: Caller, value: string): Caller => ({ ...caller, context: { ...caller.context, 'aws:PrincipalTag/team': value } });
+
+    it.each<[string, () => Synthesized['json'], Caller, object | undefined, Decision]>([
+      ['alice, an IAM user of the account with no policy of her own', () => synthesized.json, alice, undefined, 'Allowed'],
+      ['carol, an Identity Center session with no policy of her own', () => synthesized.json, carol, undefined, 'Allowed'],
+      ['an outsider whose own policy allows execute-api:Invoke on *', () => synthesized.json, outsider, invokeAnything, 'ExplicitlyDenied'],
+      ['alice, when the deployment admits Identity Center sessions of DataScience only', () => narrowed, alice, undefined, 'ExplicitlyDenied'],
+      ['alice with her own invoke policy, when narrowed the same way', () => narrowed, alice, invokeAnything, 'ExplicitlyDenied'],
+      ['carol, when the deployment admits Identity Center sessions of DataScience', () => narrowed, carol, undefined, 'Allowed'],
+      ['an admin role session, when its role is among the patterns', () => narrowed, ops, undefined, 'Allowed'],
+      ['alice tagged team=data-science, when that tag is required', () => tagged, withTag(alice, 'data-science'), undefined, 'Allowed'],
+      ['alice tagged team=marketing, when team=data-science is required', () => tagged, withTag(alice, 'marketing'), undefined, 'ExplicitlyDenied'],
+      ['carol without the tag, when it is required', () => tagged, carol, undefined, 'ExplicitlyDenied'],
+    ])('%s → %s', async (_who, template, caller, identity, expected) => {
+      // act
+      const decision = await simulate({
+        resourcePolicy: apiResourcePolicy(template()),
+        identity,
+        action: 'execute-api:Invoke',
+        principal: caller.principal,
+        resource: `${API_ARN}/v1/POST/environments`,
+        context: caller.context,
+      });
+      // assess
+      expect(decision).toBe(expected);
+    });
   });
 
   it('logs every request as JSON to a log group with retention, traces with X-Ray and throttles the stage', () => {

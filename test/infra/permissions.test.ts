@@ -115,7 +115,7 @@ describe('the permissions of the functions and state machines', () => {
     expect(passRole.length).toBeGreaterThan(0);
     for (const statement of passRole) {
       expect(list(statement.Action)).toEqual(['iam:PassRole']);
-      expect(statement.Condition?.StringEquals?.['iam:PassedToService']).toMatch(/^(ec2|batch)\.amazonaws\.com$/);
+      expect(statement.Condition?.StringEquals?.['iam:PassedToService']).toMatch(/^(ec2|batch|ecs-tasks)\.amazonaws\.com$/);
       expect(list(statement.Resource)).not.toContain('*');
     }
     // The instance role goes to EC2 only; no role goes to Batch unless the deployment names a service role.
@@ -126,6 +126,15 @@ describe('the permissions of the functions and state machines', () => {
     for (const resource of toEc2.flatMap((statement) => list(statement.Resource))) expect(resource).toMatch(/:role\/mfenv\/mfenv-\*-instance$/);
     const toBatch = passRole.filter((statement) => statement.Condition!.StringEquals!['iam:PassedToService'] === 'batch.amazonaws.com');
     expect(toBatch).toEqual([]);
+    // Job roles go to ECS tasks, passed by the Metaflow client through an access role: only the boundary (the
+    // ceiling of every environment role) mentions it, and no step function may do it.
+    const toEcsTasks = passRole.filter((statement) => statement.Condition!.StringEquals!['iam:PassedToService'] === 'ecs-tasks.amazonaws.com');
+    expect(toEcsTasks.map((statement) => statement.Sid)).toEqual(['MetaflowClientPassJobRoles']);
+    for (const resource of toEcsTasks.flatMap((statement) => list(statement.Resource))) expect(resource).toMatch(/:role\/mfenv\/mfenv-\*-job$/);
+    const stepStatements = Object.values(roles).flat();
+    expect(stepStatements.filter((statement) => list(statement.Action).includes('iam:PassRole')).map((s) => s.Condition?.StringEquals?.['iam:PassedToService'])).not.toContain(
+      'ecs-tasks.amazonaws.com',
+    );
   });
 
   it("names no Batch service role by default: the batch function may create Batch's service-linked role, and only that", () => {
@@ -180,7 +189,7 @@ describe('the permissions of the functions and state machines', () => {
         resource !== '*' &&
         !resource.startsWith('${') && // this stack's own log groups
         !/^arn:\$\{AWS::Partition\}:s3:::mfenv-\*(\/\*)?$/.test(resource) &&
-        !/:(role|instance-profile|policy)\/mfenv\/mfenv-\*-(job|instance|user)$/.test(resource) &&
+        !/:(role|instance-profile)\/mfenv\/mfenv-\*-(job|instance|access)$/.test(resource) &&
         !/:batch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(compute-environment|job-queue)\/mfenv-\*$/.test(resource) &&
         !resource.includes(':role/aws-service-role/batch.amazonaws.com/'),
     );

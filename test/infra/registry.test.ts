@@ -77,7 +77,7 @@ describe('the permissions boundary', () => {
     const boundary = policies[0]![1].Properties!;
     expect(boundary.Path).toBe(`/${prefix}/`);
     expect(boundary.ManagedPolicyName).toBe('mfenv-team7-environment-boundary');
-    const expected = permissionsBoundaryPolicy(prefix, '${AWS::Partition}');
+    const expected = permissionsBoundaryPolicy(prefix, '${AWS::Partition}', { accountId: '${AWS::AccountId}', region: '${AWS::Region}' });
     expect(readable(boundary.PolicyDocument)).toEqual(expected);
   });
 

@@ -2,6 +2,7 @@
  * API Gateway REST proxy events (payload 1.0, AWS_IAM auth) for calling the API handler in-process, and the
  * answer read back as a test wants it: status, lower-case headers, parsed JSON.
  */
+import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { iamRequestIdentity } from '../../infra/local/identity';
 
@@ -10,12 +11,28 @@ export const ACCOUNT_ID = '123456789012';
 /** The ARN API Gateway reports for an IAM user of the emulator's account. */
 export const userArn = (name: string) => `arn:aws:iam::${ACCOUNT_ID}:user/${name}`;
 
+/**
+ * The unique id API Gateway reports in identity.user for a principal: `AIDA…` for a user, `AROA…:<session>`
+ * for a role session (the role's id). Derived from the ARN, so each test principal has its own, stable id.
+ */
+export function identityUserFor(arn: string): string {
+  const digest = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 17).toUpperCase();
+  const session = /^arn:[^:]+:sts::(\d{12}):assumed-role\/([^/]+)\/(.+)$/.exec(arn);
+  if (session) return `AROA${digest(`role/${session[2]}`)}:${session[3]}`;
+  return `AIDA${digest(arn)}`;
+}
+
+/** The principal's own unique id (what an environment records as ownerUniqueId). */
+export const uniqueIdFor = (arn: string) => identityUserFor(arn).split(':')[0]!;
+
 /** The resources the REST API declares (infra/api.ts): what API Gateway reports as `resource`. */
 const RESOURCES = ['/environments', '/environments/{name}', '/environments/{name}/config'];
 
 export interface EventOptions {
   /** The caller's principal ARN; null leaves requestContext.identity.userArn out (an unattributed request). */
   caller: string | null;
+  /** What API Gateway reports as identity.user (default: identityUserFor(caller)). */
+  identityUser?: string;
   headers?: Record<string, string>;
   /** Sent as the raw body (malformed JSON included). */
   body?: string;
@@ -80,7 +97,7 @@ export function apiEvent(method: string, path: string, options: EventOptions): A
       httpMethod: method,
       identity: iamRequestIdentity(
         options.caller
-          ? { accessKeyId: 'AKIATESTTESTTEST', accountId: ACCOUNT_ID, userId: 'AIDATESTTESTTEST', userArn: options.caller }
+          ? { accessKeyId: 'AKIATESTTESTTEST', accountId: ACCOUNT_ID, userId: options.identityUser ?? identityUserFor(options.caller), userArn: options.caller }
           : null,
         '127.0.0.1',
         'jest',

@@ -40,6 +40,13 @@ export interface ProfileOptions {
   config: string | Record<string, unknown>;
   /** The teammate's own AWS keys (an IAM user of the emulator). */
   credentials: Credentials;
+  /**
+   * The environment's access role. Given, the teammate's keys go only into a source profile of
+   * ~/.aws/credentials, and Metaflow runs under an AWS profile that assumes the role from them (as a
+   * teammate configures it once): every AWS call it makes is the role's. Not given, Metaflow gets the keys
+   * themselves in its environment.
+   */
+  accessRoleArn?: string;
   /** The emulator's endpoint, for the AWS Batch API only (see below). */
   emulatorEndpoint: string;
   /** Flow files copied into the working directory. */
@@ -74,12 +81,47 @@ export function createMetaflowProfile(options: ProfileOptions): MetaflowProfile 
     PYTHONDONTWRITEBYTECODE: '1',
     METAFLOW_HOME: home,
     METAFLOW_PROFILE: options.name,
-    AWS_ACCESS_KEY_ID: options.credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: options.credentials.secretAccessKey,
     AWS_DEFAULT_REGION: EMULATOR_REGION,
     AWS_ENDPOINT_URL_BATCH: options.emulatorEndpoint,
+    ...(options.accessRoleArn
+      ? assumeRoleProfile(userHome, options.name, options.credentials, options.accessRoleArn, options.emulatorEndpoint)
+      : { AWS_ACCESS_KEY_ID: options.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: options.credentials.secretAccessKey }),
   };
   return { name: options.name, home, workdir, env, dispose: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/** The AWS profile a teammate's Metaflow runs under: `mfenv-<name>`, assuming the access role. */
+export const accessProfileName = (name: string) => `mfenv-${name}`;
+
+/**
+ * Writes ~/.aws/credentials (the teammate's own keys, as profile `teammate`) and ~/.aws/config (profile
+ * mfenv-<name>: role_arn + source_profile), and returns the variables that select it. No key goes into
+ * the environment: botocore prefers AWS_ACCESS_KEY_ID over AWS_PROFILE, which would silently skip the
+ * role. The emulator's STS answers the AssumeRole (AWS_ENDPOINT_URL_STS), as AWS's would.
+ */
+function assumeRoleProfile(userHome: string, name: string, credentials: Credentials, roleArn: string, emulatorEndpoint: string) {
+  const aws = join(userHome, '.aws');
+  mkdirSync(aws);
+  writeFileSync(
+    join(aws, 'credentials'),
+    `[teammate]\naws_access_key_id = ${credentials.accessKeyId}\naws_secret_access_key = ${credentials.secretAccessKey}\n`,
+  );
+  writeFileSync(
+    join(aws, 'config'),
+    `[profile ${accessProfileName(name)}]\nrole_arn = ${roleArn}\nsource_profile = teammate\nrole_session_name = ${name}\nregion = ${EMULATOR_REGION}\n`,
+  );
+  return { AWS_PROFILE: accessProfileName(name), AWS_ENDPOINT_URL_STS: emulatorEndpoint };
+}
+
+/** Who the profile's credentials are, as STS sees them (boto3 in the profile's environment). */
+export async function callerArnOf(profile: MetaflowProfile): Promise<string> {
+  const result = await runPython(['-c', "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"], {
+    cwd: profile.workdir,
+    env: profile.env,
+    timeoutMs: 60_000,
+  });
+  if (result.code !== 0) throw new Error(`get_caller_identity failed (exit ${result.code}):\n${result.stderr.slice(-2000)}`);
+  return result.stdout.trim();
 }
 
 export interface ProcessResult {

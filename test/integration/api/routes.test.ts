@@ -6,7 +6,7 @@
 import * as registry from '../../../lambdas/core/registry';
 import { settings } from '../../../lambdas/core/settings';
 import { handler } from '../../../lambdas/api/handler';
-import { type Answer, apiCaller, apiEvent, call, userArn } from '../../support/api-events';
+import { type Answer, apiCaller, apiEvent, call, uniqueIdFor, userArn } from '../../support/api-events';
 import { useEmulator } from '../../support/emulator';
 import {
   ADMIN_ROLE_ARN,
@@ -79,7 +79,7 @@ describe('POST /environments', () => {
         computeEnvironmentArn: `arn:aws:batch:us-east-1:123456789012:compute-environment/mfenv-${name}`,
         jobRoleArn: `arn:aws:iam::123456789012:role/mfenv/mfenv-${name}-job`,
         instanceProfileArn: `arn:aws:iam::123456789012:instance-profile/mfenv/mfenv-${name}-instance`,
-        userPolicyArn: `arn:aws:iam::123456789012:policy/mfenv/mfenv-${name}-user`,
+        accessRoleArn: `arn:aws:iam::123456789012:role/mfenv/mfenv-${name}-access`,
       },
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
@@ -90,7 +90,9 @@ describe('POST /environments', () => {
       provision: [
         {
           name: `${name}-provision-1`,
-          input: { environment: { name, owner: userArn('alice'), spec: { maxVcpus: 16, gpu: false }, generation: 1 } },
+          input: {
+            environment: { name, owner: userArn('alice'), ownerUniqueId: uniqueIdFor(userArn('alice')), spec: { maxVcpus: 16, gpu: false }, generation: 1 },
+          },
         },
       ],
       teardown: [],
@@ -334,7 +336,7 @@ describe('DELETE /environments/{name}', () => {
       {
         name: `${name}-teardown-2`,
         input: {
-          environment: { name, owner: userArn('alice'), spec: { maxVcpus: 8, gpu: true }, generation: 2, purge: false, mode: 'delete' },
+          environment: { name, owner: userArn('alice'), ownerUniqueId: uniqueIdFor(userArn('alice')), spec: { maxVcpus: 8, gpu: true }, generation: 2, purge: false, mode: 'delete' },
         },
       },
     ]);

@@ -38,6 +38,7 @@ async function recordLeftIn(name: string, status: EnvironmentStatus, generation:
   const record: EnvironmentRecord = {
     name,
     owner: userArn('alice'),
+    ownerUniqueId: null,
     status,
     statusReason: null,
     region: settings.region(),
@@ -90,7 +91,7 @@ describe('DELETE of a CREATING environment', () => {
         {
           name: 'orphan-teardown-2',
           input: {
-            environment: { name: 'orphan', owner: userArn('alice'), spec: { maxVcpus: 4, gpu: false }, generation: 2, purge: false, mode: 'delete' },
+            environment: { name: 'orphan', owner: userArn('alice'), ownerUniqueId: null, spec: { maxVcpus: 4, gpu: false }, generation: 2, purge: false, mode: 'delete' },
           },
         },
       ],

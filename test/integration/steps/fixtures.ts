@@ -19,6 +19,7 @@ export function workflowEnvironment(name: string, overrides: Partial<WorkflowEnv
   return {
     name,
     owner: OWNER,
+    ownerUniqueId: null,
     spec: { maxVcpus: 16, gpu: true },
     generation: 1,
     purge: false,

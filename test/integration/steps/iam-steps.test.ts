@@ -1,37 +1,30 @@
 import {
-  AttachRolePolicyCommand,
-  AttachUserPolicyCommand,
-  CreatePolicyCommand,
-  CreatePolicyVersionCommand,
   CreateRoleCommand,
-  CreateUserCommand,
   DeleteRolePermissionsBoundaryCommand,
   DeleteRolePolicyCommand,
   GetInstanceProfileCommand,
-  GetPolicyCommand,
-  GetPolicyVersionCommand,
   GetRoleCommand,
   GetRolePolicyCommand,
   IAMClient,
   ListAttachedRolePoliciesCommand,
-  ListAttachedUserPoliciesCommand,
-  ListPolicyVersionsCommand,
   ListRolePoliciesCommand,
+  UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
 import { TAG, tagsFor } from '../../../lambdas/core/naming';
 import {
   ECS_INSTANCE_MANAGED_POLICY,
+  accessRolePolicy,
+  accessRoleTrustPolicy,
   batchJobLogGroupArn,
   instanceRoleTrustPolicy,
   jobRolePolicy,
   jobRoleTrustPolicy,
-  teammatePolicy,
 } from '../../../lambdas/core/policies';
 import { SETTING, currentDeployment } from '../../../lambdas/core/settings';
-import { JOB_ROLE_INLINE_POLICY, handler } from '../../../lambdas/steps/iam-steps';
+import { ACCESS_ROLE_INLINE_POLICY, JOB_ROLE_INLINE_POLICY, handler } from '../../../lambdas/steps/iam-steps';
 import { EMULATOR_ACCOUNT_ID, EMULATOR_REGION } from '../../../infra/local/emulator';
 import { useEmulator } from '../../support/emulator';
-import { OWNER, invoke, namesOf, quietLogs, uniqueName, workflowEnvironment } from './fixtures';
+import { OWNER, invoke, namesOf, quietLogs, uniqueName, withSetting, workflowEnvironment } from './fixtures';
 
 const { context } = useEmulator();
 let iam: IAMClient;
@@ -161,98 +154,87 @@ describe('createInstanceRole', () => {
   });
 });
 
-describe('createTeammatePolicy', () => {
-  const expectedDocument = (name: string) => teammatePolicy(namesOf(name), batchJobLogGroupArn(EMULATOR_REGION, EMULATOR_ACCOUNT_ID));
+describe('createAccessRole', () => {
+  const expectedPolicy = (name: string) => accessRolePolicy(namesOf(name), batchJobLogGroupArn(EMULATOR_REGION, EMULATOR_ACCOUNT_ID));
+  const ADMIN = `arn:aws:iam::${EMULATOR_ACCOUNT_ID}:role/PlatformAdmin`;
 
-  async function defaultDocument(policyArn: string) {
-    const { Policy } = await iam.send(new GetPolicyCommand({ PolicyArn: policyArn }));
-    const { PolicyVersion } = await iam.send(new GetPolicyVersionCommand({ PolicyArn: policyArn, VersionId: Policy?.DefaultVersionId }));
-    return decode(PolicyVersion?.Document);
-  }
-
-  it('creates the tagged teammate policy with exactly this environment’s permissions; twice adds no version', async () => {
+  it('creates the access role with the boundary, a trust naming the owner (by unique id) and the admins, and the Metaflow policy', async () => {
     // prepare
-    const environment = workflowEnvironment(uniqueName('pol'));
+    const environment = workflowEnvironment(uniqueName('acc'), { ownerUniqueId: 'AIDAALICE0123456789' });
     const names = namesOf(environment.name);
 
     // act
-    const first = await invoke(handler, { step: 'createTeammatePolicy', environment });
-    const second = await invoke(handler, { step: 'createTeammatePolicy', environment });
+    const answer = await withSetting(SETTING.admins, ADMIN, () => invoke(handler, { step: 'createAccessRole', environment }));
 
     // assess
-    expect(first).toEqual({ userPolicyArn: names.userPolicyArn, updated: false });
-    expect(second).toEqual(first);
-    expect(await defaultDocument(names.userPolicyArn)).toEqual(expectedDocument(environment.name));
-    const { Policy } = await iam.send(new GetPolicyCommand({ PolicyArn: names.userPolicyArn }));
-    expect(Policy?.Path).toBe('/mfenv/');
-    expect(tagMap(Policy?.Tags)).toEqual(tagsFor(currentDeployment(), environment.name, OWNER));
-    const { Versions } = await iam.send(new ListPolicyVersionsCommand({ PolicyArn: names.userPolicyArn }));
-    expect(Versions).toHaveLength(1);
+    expect(answer).toEqual({ accessRoleArn: names.accessRoleArn });
+    const { Role } = await iam.send(new GetRoleCommand({ RoleName: names.accessRoleName }));
+    expect(Role?.Arn).toBe(names.accessRoleArn);
+    expect(Role?.Path).toBe('/mfenv/');
+    expect(Role?.PermissionsBoundary?.PermissionsBoundaryArn).toBe(boundaryArn());
+    expect(tagMap(Role?.Tags)).toEqual(tagsFor(currentDeployment(), environment.name, OWNER));
+    const trust = decode(Role?.AssumeRolePolicyDocument);
+    expect(trust).toEqual(accessRoleTrustPolicy({ owner: OWNER, ownerUniqueId: 'AIDAALICE0123456789', admins: [ADMIN] }));
+    expect(trust.Statement.map((statement: { Sid: string }) => statement.Sid)).toEqual(['Owner', 'Admin1']);
+    const inline = await iam.send(new GetRolePolicyCommand({ RoleName: names.accessRoleName, PolicyName: ACCESS_ROLE_INLINE_POLICY }));
+    expect(decode(inline.PolicyDocument)).toEqual(expectedPolicy(environment.name));
+    // Nothing is attached: the role's only permissions are its inline policy, capped by the boundary.
+    const { AttachedPolicies } = await iam.send(new ListAttachedRolePoliciesCommand({ RoleName: names.accessRoleName }));
+    expect(AttachedPolicies).toEqual([]);
   });
 
-  it('makes an outdated policy of ours current, making room when it already has 5 versions', async () => {
+  it('run again on a role of ours whose trust and policy were changed, puts both back', async () => {
     // prepare
-    const environment = workflowEnvironment(uniqueName('pol-old'));
+    const environment = workflowEnvironment(uniqueName('acc-again'));
     const names = namesOf(environment.name);
-    const outdated = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'batch:ListJobs', Resource: '*' }] });
-    const tags = Object.entries(tagsFor(currentDeployment(), environment.name, OWNER)).map(([Key, Value]) => ({ Key, Value }));
-    await iam.send(new CreatePolicyCommand({ PolicyName: names.userPolicyName, Path: names.iamPath, PolicyDocument: outdated, Tags: tags }));
-    for (let version = 2; version <= 5; version += 1) {
-      await iam.send(new CreatePolicyVersionCommand({ PolicyArn: names.userPolicyArn, PolicyDocument: outdated, SetAsDefault: true }));
-    }
+    await invoke(handler, { step: 'createAccessRole', environment });
+    await iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: names.accessRoleName, PolicyDocument: otherTeamsTrust }));
+    await iam.send(new DeleteRolePolicyCommand({ RoleName: names.accessRoleName, PolicyName: ACCESS_ROLE_INLINE_POLICY }));
 
     // act
-    const answer = await invoke(handler, { step: 'createTeammatePolicy', environment });
+    await invoke(handler, { step: 'createAccessRole', environment });
 
     // assess
-    expect(answer).toEqual({ userPolicyArn: names.userPolicyArn, updated: true });
-    expect(await defaultDocument(names.userPolicyArn)).toEqual(expectedDocument(environment.name));
-    const { Versions = [] } = await iam.send(new ListPolicyVersionsCommand({ PolicyArn: names.userPolicyArn }));
-    expect(Versions).toHaveLength(5);
-    expect(Versions.map((version) => version.VersionId)).not.toContain('v1');
+    const { Role } = await iam.send(new GetRoleCommand({ RoleName: names.accessRoleName }));
+    expect(decode(Role?.AssumeRolePolicyDocument)).toEqual(accessRoleTrustPolicy({ owner: OWNER, ownerUniqueId: null, admins: [] }));
+    const { PolicyNames } = await iam.send(new ListRolePoliciesCommand({ RoleName: names.accessRoleName }));
+    expect(PolicyNames).toEqual([ACCESS_ROLE_INLINE_POLICY]);
   });
 
-  it('refuses a policy with its name that belongs to another environment', async () => {
+  it('refuses a role with its name that belongs to another environment, and leaves its trust as it was', async () => {
     // prepare
-    const environment = workflowEnvironment(uniqueName('pol-taken'));
+    const environment = workflowEnvironment(uniqueName('acc-taken'));
     const names = namesOf(environment.name);
-    const foreign = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'batch:ListJobs', Resource: '*' }] });
-    await iam.send(
-      new CreatePolicyCommand({ PolicyName: names.userPolicyName, Path: names.iamPath, PolicyDocument: foreign, Tags: [{ Key: TAG.environment, Value: 'bob' }] }),
-    );
+    await createForeignRole(names.accessRoleName);
 
     // act
-    const attempt = invoke(handler, { step: 'createTeammatePolicy', environment });
+    const attempt = invoke(handler, { step: 'createAccessRole', environment });
 
     // assess
     await expect(attempt).rejects.toMatchObject({ name: 'ResourceConflict' });
-    expect(await defaultDocument(names.userPolicyArn)).toEqual(JSON.parse(foreign));
+    const { Role } = await iam.send(new GetRoleCommand({ RoleName: names.accessRoleName }));
+    expect(decode(Role?.AssumeRolePolicyDocument)).toEqual(JSON.parse(otherTeamsTrust));
   });
 });
 
 describe('deleting identity', () => {
-  it('deleteTeammatePolicy detaches it from users and roles, drops old versions and deletes it; twice is fine', async () => {
+  it('deleteAccessRole removes the role and its inline policy; twice is fine; a re-create gets a fresh role', async () => {
     // prepare
-    const environment = workflowEnvironment(uniqueName('del-pol'));
+    const environment = workflowEnvironment(uniqueName('del-acc'));
     const names = namesOf(environment.name);
-    await invoke(handler, { step: 'createTeammatePolicy', environment });
-    await iam.send(new CreatePolicyVersionCommand({ PolicyArn: names.userPolicyArn, PolicyDocument: JSON.stringify(jobRolePolicy(names)), SetAsDefault: true }));
-    const userName = `${environment.name}-teammate`;
-    await iam.send(new CreateUserCommand({ UserName: userName }));
-    await iam.send(new AttachUserPolicyCommand({ UserName: userName, PolicyArn: names.userPolicyArn }));
-    await invoke(handler, { step: 'createJobRole', environment });
-    await iam.send(new AttachRolePolicyCommand({ RoleName: names.jobRoleName, PolicyArn: names.userPolicyArn }));
+    await invoke(handler, { step: 'createAccessRole', environment });
+    const { Role: before } = await iam.send(new GetRoleCommand({ RoleName: names.accessRoleName }));
 
     // act
-    const first = await invoke(handler, { step: 'deleteTeammatePolicy', environment });
-    const second = await invoke(handler, { step: 'deleteTeammatePolicy', environment });
+    const first = await invoke(handler, { step: 'deleteAccessRole', environment });
+    const second = await invoke(handler, { step: 'deleteAccessRole', environment });
+    await invoke(handler, { step: 'createAccessRole', environment: { ...environment, generation: 3 } });
 
     // assess
-    expect(first).toEqual({ deleted: true });
-    expect(second).toEqual({ deleted: false });
-    await expect(iam.send(new GetPolicyCommand({ PolicyArn: names.userPolicyArn }))).rejects.toMatchObject({ name: 'NoSuchEntityException' });
-    const { AttachedPolicies } = await iam.send(new ListAttachedUserPoliciesCommand({ UserName: userName }));
-    expect(AttachedPolicies).toEqual([]);
+    expect(first).toEqual({ roleDeleted: true });
+    expect(second).toEqual({ roleDeleted: false });
+    const { Role: after } = await iam.send(new GetRoleCommand({ RoleName: names.accessRoleName }));
+    expect(after?.RoleId).not.toBe(before?.RoleId);
   });
 
   it('deleteInstanceRole removes the profile and the role with its attachments; twice is fine', async () => {
@@ -296,15 +278,19 @@ describe('deleting identity', () => {
     const names = namesOf(environment.name);
     await createForeignRole(names.jobRoleName);
     await createForeignRole(names.instanceRoleName);
+    await createForeignRole(names.accessRoleName);
 
     // act
     const job = await invoke(handler, { step: 'deleteJobRole', environment });
     const instance = await invoke(handler, { step: 'deleteInstanceRole', environment });
+    const access = await invoke(handler, { step: 'deleteAccessRole', environment });
 
     // assess
     expect(job).toEqual({ roleDeleted: false });
     expect(instance).toEqual({ profileDeleted: false, roleDeleted: false });
+    expect(access).toEqual({ roleDeleted: false });
     expect(await roleExists(names.jobRoleName)).toBe(true);
     expect(await roleExists(names.instanceRoleName)).toBe(true);
+    expect(await roleExists(names.accessRoleName)).toBe(true);
   });
 });

@@ -37,6 +37,7 @@ async function recordIn(status: EnvironmentStatus, overrides: Partial<WorkflowEn
   const record: EnvironmentRecord = {
     name: environment.name,
     owner: OWNER,
+    ownerUniqueId: null,
     status,
     statusReason: null,
     region: settings.region(),

@@ -1,4 +1,4 @@
-import { adminEntryMatches, callerFrom, maySee, ownerIdOf, owns, parsePrincipal } from '../../../lambdas/core/access';
+import { AdminArn, adminEntryMatches, callerFrom, maySee, ownerIdOf, ownerUniqueIdOf, owns, parsePrincipal } from '../../../lambdas/core/access';
 import { UnauthenticatedError } from '../../../lambdas/core/errors';
 
 const ACCOUNT = '123456789012';
@@ -106,11 +106,53 @@ describe('callers and ownership', () => {
     const stranger = callerFrom(`arn:aws:iam::${ACCOUNT}:user/mallory`, []);
     const admin = callerFrom(`arn:aws:iam::${ACCOUNT}:user/ops`, [`arn:aws:iam::${ACCOUNT}:user/ops`]);
     // act + assess
-    expect(owns(laterSession, owner)).toBe(true);
-    expect(maySee(laterSession, owner)).toBe(true);
-    expect(owns(stranger, owner)).toBe(false);
-    expect(maySee(stranger, owner)).toBe(false);
-    expect(owns(admin, owner)).toBe(false);
-    expect(maySee(admin, owner)).toBe(true);
+    expect(owns(laterSession, { owner })).toBe(true);
+    expect(maySee(laterSession, { owner })).toBe(true);
+    expect(owns(stranger, { owner })).toBe(false);
+    expect(maySee(stranger, { owner })).toBe(false);
+    expect(owns(admin, { owner })).toBe(false);
+    expect(maySee(admin, { owner })).toBe(true);
+  });
+
+  it('reads the unique id API Gateway reports, and refuses a re-created principal of the same name', () => {
+    // prepare
+    const owner = `arn:aws:iam::${ACCOUNT}:user/alice`;
+    const record = { owner, ownerUniqueId: 'AIDAALICEORIGINAL01' };
+    const alice = callerFrom(owner, [], 'AIDAALICEORIGINAL01');
+    const recreated = callerFrom(owner, [], 'AIDAALICERECREATED1');
+    const session = callerFrom(`arn:aws:sts::${ACCOUNT}:assumed-role/DataScience/monday`, [], 'AROADATASCIENCE0001:monday');
+    // act + assess
+    expect(alice.uniqueId).toBe('AIDAALICEORIGINAL01');
+    expect(session.uniqueId).toBe('AROADATASCIENCE0001');
+    expect(callerFrom(owner, [], '123456789012').uniqueId).toBeNull();
+    expect(owns(alice, record)).toBe(true);
+    expect(owns(recreated, record)).toBe(false);
+    expect(maySee(recreated, record)).toBe(false);
+    // An environment recorded without a unique id (created by an admin for the teammate) is owned by name.
+    expect(owns(recreated, { owner, ownerUniqueId: null })).toBe(true);
+  });
+
+  it('records no unique id for an IAM Identity Center session (the role is re-created by Identity Center)', () => {
+    const sso = callerFrom(
+      `arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_DataScience_0123456789abcdef/carol@example.com`,
+      [],
+      'AROASSO0000000000001:carol@example.com',
+    );
+    const user = callerFrom(`arn:aws:iam::${ACCOUNT}:user/alice`, [], 'AIDAALICEORIGINAL01');
+    expect(ownerUniqueIdOf(sso)).toBeNull();
+    expect(ownerUniqueIdOf(user)).toBe('AIDAALICEORIGINAL01');
+  });
+});
+
+describe('admin entries', () => {
+  it.each([
+    [`arn:aws:iam::${ACCOUNT}:user/ops`, true],
+    [`arn:aws:iam::${ACCOUNT}:role/PlatformAdmin`, true],
+    [`arn:aws:iam::${ACCOUNT}:root`, true],
+    [`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_Admin_0123456789abcdef/ops@example.com`, true],
+    [`arn:aws:sts::${ACCOUNT}:assumed-role/PlatformAdmin/ops`, false],
+    ['PlatformAdmin', false],
+  ])('%s is an admin entry: %s', (entry, accepted) => {
+    expect(AdminArn.safeParse(entry).success).toBe(accepted);
   });
 });

@@ -12,7 +12,7 @@ describe('namesFor', () => {
     expect(names.jobQueueName).toBe('mfenv-alice');
     expect(names.jobRoleArn).toBe('arn:aws:iam::123456789012:role/mfenv/mfenv-alice-job');
     expect(names.instanceProfileArn).toBe('arn:aws:iam::123456789012:instance-profile/mfenv/mfenv-alice-instance');
-    expect(names.userPolicyArn).toBe('arn:aws:iam::123456789012:policy/mfenv/mfenv-alice-user');
+    expect(names.accessRoleArn).toBe('arn:aws:iam::123456789012:role/mfenv/mfenv-alice-access');
     expect(names.jobQueueArn).toBe('arn:aws:batch:eu-west-1:123456789012:job-queue/mfenv-alice');
     expect(names.computeEnvironmentArn).toBe('arn:aws:batch:eu-west-1:123456789012:compute-environment/mfenv-alice');
     expect(names.bucket).toMatch(/^mfenv-alice-[0-9a-f]{8}$/);
@@ -30,7 +30,7 @@ describe('namesFor', () => {
     expect(names.bucket).toMatch(/^[a-z0-9][a-z0-9-]*[a-z0-9]$/);
     expect(names.jobRoleName.length).toBeLessThanOrEqual(64);
     expect(names.instanceRoleName.length).toBeLessThanOrEqual(64);
-    expect(names.userPolicyName.length).toBeLessThanOrEqual(128);
+    expect(names.accessRoleName.length).toBeLessThanOrEqual(64);
     expect(executionName('rollback', longest, 999_999).length).toBeLessThanOrEqual(80);
   });
 
@@ -50,7 +50,7 @@ describe('namesFor', () => {
     const tags = tagsFor(deployment, 'bob', 'arn:aws:iam::123456789012:user/bob');
     // assess
     expect(Object.keys(resources).sort()).toEqual(
-      ['bucket', 'computeEnvironmentArn', 'instanceProfileArn', 'jobQueueArn', 'jobRoleArn', 'userPolicyArn'],
+      ['accessRoleArn', 'bucket', 'computeEnvironmentArn', 'instanceProfileArn', 'jobQueueArn', 'jobRoleArn'],
     );
     expect(tags).toEqual({
       'mfenv:environment': 'bob',

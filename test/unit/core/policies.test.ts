@@ -5,7 +5,9 @@ import {
   jobRoleTrustPolicy,
   permissionsBoundaryPolicy,
   type PolicyStatement,
-  teammatePolicy,
+  accessRolePolicy,
+  accessRoleTrustPolicy,
+  identityCenterPermissionSet,
 } from '../../../lambdas/core/policies';
 import { namesFor } from '../../../lambdas/core/naming';
 
@@ -39,8 +41,8 @@ describe('job role', () => {
   });
 });
 
-describe('teammate policy', () => {
-  const policy = teammatePolicy(alice, batchJobLogGroupArn('us-east-1', '123456789012'));
+describe('access role policy', () => {
+  const policy = accessRolePolicy(alice, batchJobLogGroupArn('us-east-1', '123456789012'));
   const byAction = (action: string) => policy.Statement.filter((statement) => actionsOf(statement).includes(action));
 
   it('submits only to its own queue with Metaflow job definitions', () => {
@@ -83,13 +85,73 @@ describe('bucket policy', () => {
   });
 });
 
-describe('permissions boundary', () => {
-  it('allows no IAM, no STS and nothing outside mfenv buckets for S3', () => {
+describe('access role trust', () => {
+  const ACCOUNT = '123456789012';
+  const conditionsOf = (trust: ReturnType<typeof accessRoleTrustPolicy>, sid: string) =>
+    trust.Statement.find((statement) => statement.Sid === sid)?.Condition;
+
+  it('names an IAM user owner by ARN with or without a path, pinned to its unique id', () => {
     // act
-    const boundary = permissionsBoundaryPolicy('mfenv');
+    const trust = accessRoleTrustPolicy({ owner: `arn:aws:iam::${ACCOUNT}:user/alice`, ownerUniqueId: 'AIDAALICE', admins: [] });
+    // assess
+    expect(trust.Statement).toHaveLength(1);
+    expect(trust.Statement[0]).toMatchObject({ Effect: 'Allow', Principal: { AWS: '*' }, Action: 'sts:AssumeRole' });
+    expect(conditionsOf(trust, 'Owner')).toEqual({
+      ArnLike: { 'aws:PrincipalArn': [`arn:aws:iam::${ACCOUNT}:user/alice`, `arn:aws:iam::${ACCOUNT}:user/*/alice`] },
+      StringEquals: { 'aws:userid': 'AIDAALICE' },
+    });
+  });
+
+  it('names every session of a role owner, and one person of an IAM Identity Center permission set', () => {
+    // act
+    const role = accessRoleTrustPolicy({ owner: `arn:aws:iam::${ACCOUNT}:role/DataScience`, ownerUniqueId: 'AROADS', admins: [] });
+    const sso = accessRoleTrustPolicy({
+      owner: `arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_Data_Science_0123456789abcdef/carol@example.com`,
+      admins: [],
+    });
+    // assess
+    expect(conditionsOf(role, 'Owner')).toEqual({
+      ArnLike: { 'aws:PrincipalArn': [`arn:aws:iam::${ACCOUNT}:role/DataScience`, `arn:aws:iam::${ACCOUNT}:role/*/DataScience`] },
+      StringLike: { 'aws:userid': 'AROADS:*' },
+    });
+    expect(conditionsOf(sso, 'Owner')).toEqual({
+      ArnLike: {
+        'aws:PrincipalArn': [
+          `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Data_Science_????????????????`,
+          `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Data_Science_????????????????`,
+        ],
+      },
+      StringLike: { 'aws:userid': '*:carol@example.com' },
+    });
+  });
+
+  it('adds one statement per admin, the owner included when listed as an admin', () => {
+    // act
+    const owner = `arn:aws:iam::${ACCOUNT}:user/alice`;
+    const trust = accessRoleTrustPolicy({ owner, admins: [`arn:aws:iam::${ACCOUNT}:role/PlatformAdmin`, owner] });
+    // assess
+    expect(trust.Statement.map((statement) => statement.Sid)).toEqual(['Owner', 'Admin1', 'Admin2']);
+    expect(trust.Statement.some((statement) => JSON.stringify(statement.Principal) !== '{"AWS":"*"}' || !statement.Condition)).toBe(false);
+  });
+
+  it('reads the permission set from an Identity Center role name', () => {
+    expect(identityCenterPermissionSet('AWSReservedSSO_DataScience_0123456789abcdef')).toBe('DataScience');
+    expect(identityCenterPermissionSet('AWSReservedSSO_Data_Science_0123456789abcdef')).toBe('Data_Science');
+    expect(identityCenterPermissionSet('DataScience')).toBeUndefined();
+  });
+});
+
+describe('permissions boundary', () => {
+  it('allows no IAM but passing job roles to ECS tasks, no STS, and nothing outside mfenv buckets for S3', () => {
+    // act
+    const boundary = permissionsBoundaryPolicy('mfenv', 'aws', { accountId: '123456789012', region: 'us-east-1' });
     const actions = boundary.Statement.flatMap(actionsOf);
     // assess
-    expect(actions.some((action) => action.startsWith('iam:') || action.startsWith('sts:') || action === '*')).toBe(false);
+    expect(actions.filter((action) => action.startsWith('iam:'))).toEqual(['iam:PassRole']);
+    const passRole = boundary.Statement.find((statement) => actionsOf(statement).includes('iam:PassRole'))!;
+    expect(resourcesOf(passRole)).toEqual(['arn:aws:iam::123456789012:role/mfenv/mfenv-*-job']);
+    expect(passRole.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
+    expect(actions.some((action) => action.startsWith('sts:') || action === '*')).toBe(false);
     const s3 = boundary.Statement.filter((statement) => actionsOf(statement).some((a) => a.startsWith('s3:')));
     expect(s3.flatMap(resourcesOf).every((resource) => resource.startsWith('arn:aws:s3:::mfenv-'))).toBe(true);
     expect(boundary.Statement.every((statement) => statement.Effect === 'Allow')).toBe(true);
