@@ -38,7 +38,7 @@ export const SETTING = {
   maxEnvironments: 'MFENV_MAX_ENVIRONMENTS',
   /** Environments one teammate may hold at once. */
   maxEnvironmentsPerOwner: 'MFENV_MAX_ENVIRONMENTS_PER_OWNER',
-  /** Comma-separated principal ARNs (users or roles) who see and manage every environment. */
+  /** Comma-separated admin principal ARNs (users, roles, the root, IAM Identity Center sessions): they see and manage every environment. */
   admins: 'MFENV_ADMINS',
   /** State machine that provisions an environment. */
   provisionStateMachineArn: 'MFENV_PROVISION_STATE_MACHINE_ARN',

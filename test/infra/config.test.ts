@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { CONTEXT, ConfigError, DEFAULT_CONFIG, readConfig } from '../../infra/config';
+import { CONTEXT, ConfigError, DEFAULT_CONFIG, longestAccessRoleTrust, readConfig } from '../../infra/config';
 import { SETTING, settings } from '../../lambdas/core/settings';
 import { PROJECT_ROOT, cdkJsonContext } from './synth';
 
@@ -86,6 +86,11 @@ describe('readConfig', () => {
     [CONTEXT.vpcId, 'default', /vpc-0123456789abcdef0/],
     [CONTEXT.availabilityZones, ['us-east-1a'], /at least two/],
     [CONTEXT.batchServiceRoleArn, 'AWSServiceRoleForBatch', /IAM role ARN/],
+    // A plain role session's name is chosen by whoever assumes the role: naming one would make the whole role admin.
+    [CONTEXT.admins, ['arn:aws:sts::123456789012:assumed-role/PlatformAdmin/ops'], /name the role/],
+    [CONTEXT.callerPrincipalArns, ['DataScience'], /ARN pattern/],
+    [CONTEXT.callerPrincipalArns, ['arn:aws:s3:::mfenv-*'], /ARN pattern/],
+    [CONTEXT.callerPrincipalTag, 'team', /key=value/],
   ])('refuses %s = %j with a sentence naming the key', (key, value, expected) => {
     // prepare
     const context = { [key]: value };
@@ -97,6 +102,53 @@ describe('readConfig', () => {
     expect(read).toThrow(ConfigError);
     expect(read).toThrow(key);
     expect(read).toThrow(expected);
+  });
+
+  it('accepts an IAM Identity Center session as an admin (one person), and reads the caller narrowing', () => {
+    // prepare
+    const sso = 'arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123456789abcdef/ops@example.com';
+    const context = {
+      [CONTEXT.admins]: [sso],
+      [CONTEXT.callerPrincipalArns]: 'arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_*',
+      [CONTEXT.callerPrincipalTag]: 'team=data-science',
+    };
+
+    // act
+    const config = readConfig(reader(context));
+
+    // assess
+    expect(config.admins).toEqual([sso]);
+    expect(config.callerPrincipalArns).toEqual(['arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_*']);
+    expect(config.callerPrincipalTag).toEqual({ key: 'team', value: 'data-science' });
+  });
+
+  it('refuses caller patterns that would lock an admin out of the API', () => {
+    // prepare
+    const context = {
+      [CONTEXT.admins]: ['arn:aws:iam::123456789012:role/PlatformAdmin'],
+      [CONTEXT.callerPrincipalArns]: ['arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*'],
+    };
+
+    // act
+    const read = () => readConfig(reader(context));
+
+    // assess
+    expect(read).toThrow(/admits none of these admins: arn:aws:iam::123456789012:role\/PlatformAdmin/);
+  });
+
+  it("refuses so many admins that an access role's trust policy could pass IAM's 2,048 characters", () => {
+    // prepare
+    const few = Array.from({ length: 3 }, (_, index) => `arn:aws:iam::123456789012:role/PlatformAdmin${index}`);
+    const many = Array.from({ length: 12 }, (_, index) => `arn:aws:iam::123456789012:role/PlatformAdministrators${index}`);
+
+    // act
+    const readFew = () => readConfig(reader({ [CONTEXT.admins]: few }));
+    const readMany = () => readConfig(reader({ [CONTEXT.admins]: many }));
+
+    // assess
+    expect(readFew).not.toThrow();
+    expect(longestAccessRoleTrust(few)).toBeLessThanOrEqual(2048);
+    expect(readMany).toThrow(/over IAM's limit of 2048/);
   });
 
   it('refuses a per-teammate quota above the account-wide one', () => {

@@ -55,6 +55,28 @@ describe('the permissions of the functions and state machines', () => {
     boundaryRef = `\${${resourcesOfType(json, 'AWS::IAM::ManagedPolicy')[0]![0]}}`;
   });
 
+  it('attaches nothing to a person: no user or group in the template, and no step may create, version or attach a policy for one', () => {
+    // prepare
+    const { json } = synthesized;
+    const reachesPeople = /^iam:(CreatePolicy|CreatePolicyVersion|SetDefaultPolicyVersion|(Attach|Detach|Put|Delete)(User|Group)Policy|AddUserToGroup|CreateUser|CreateGroup|CreateAccessKey|CreateLoginProfile|UpdateLoginProfile)$/;
+
+    // act
+    const people = Object.values(json.Resources).filter((resource) => /^AWS::IAM::(User|Group|UserToGroupAddition|AccessKey)$/.test(resource.Type));
+    const policiesOnPeople = Object.values(json.Resources).filter(
+      (resource) => /^AWS::IAM::(Managed)?Policy$/.test(resource.Type) && (resource.Properties?.Users || resource.Properties?.Groups),
+    );
+    const granted = Object.values(roles)
+      .flat()
+      .filter((statement) => statement.Effect === 'Allow')
+      .flatMap((statement) => list(statement.Action))
+      .filter((action) => reachesPeople.test(action));
+
+    // assess
+    expect(people).toEqual([]);
+    expect(policiesOnPeople).toEqual([]);
+    expect(granted).toEqual([]);
+  });
+
   it('grants no wildcard action anywhere: no "*", no "iam:*", no "<service>:*"', () => {
     // prepare
     const { json } = synthesized;

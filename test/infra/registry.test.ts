@@ -80,15 +80,4 @@ describe('the permissions boundary', () => {
     const expected = permissionsBoundaryPolicy(prefix, '${AWS::Partition}', { accountId: '${AWS::AccountId}', region: '${AWS::Region}' });
     expect(readable(boundary.PolicyDocument)).toEqual(expected);
   });
-
-  it('cannot be mistaken for a teammate policy, which the IAM steps may manage', () => {
-    // prepare
-    const { json } = synthesize();
-
-    // act
-    const [, boundary] = resourcesOfType(json, 'AWS::IAM::ManagedPolicy')[0]!;
-
-    // assess: teammate policies are <prefix>-<environment>-user
-    expect(boundary.Properties!.ManagedPolicyName).not.toMatch(/-user$/);
-  });
 });

@@ -353,6 +353,25 @@ describe('DELETE /environments/{name}', () => {
     expect((await executionsFor(workflows, name)).teardown[0]!.input.environment.purge).toBe(true);
   });
 
+  it('treats a user deleted and re-created under the same name as someone else (404 on every route)', async () => {
+    // prepare: alice creates an environment; later a new IAM user "alice" (another unique id) calls
+    const name = uniqueName('recreated');
+    expect((await asAlice.post('/environments', { name })).status).toBe(202);
+    const newAlice = { identityUser: 'AIDANEWALICE00000001' };
+
+    // act
+    const get = await asAlice.get(`/environments/${name}`, newAlice);
+    const config = await asAlice.get(`/environments/${name}/config`, newAlice);
+    const remove = await asAlice.delete(`/environments/${name}`, newAlice);
+    const list = await asAlice.get('/environments', newAlice);
+
+    // assess
+    expect([get.status, config.status, remove.status]).toEqual([404, 404, 404]);
+    expect(list.json.environments.map((environment: { name: string }) => environment.name)).not.toContain(name);
+    expect((await asAlice.get(`/environments/${name}`)).status).toBe(200);
+    expect(await registry.getEnvironment(name)).toMatchObject({ status: 'CREATING', ownerUniqueId: uniqueIdFor(userArn('alice')) });
+  });
+
   it("refuses to delete another teammate's environment with 404 and changes nothing", async () => {
     // prepare
     const name = await created();

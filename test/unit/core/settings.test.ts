@@ -58,4 +58,12 @@ describe('settings', () => {
     expect(() => settings.maxEnvironments()).toThrow(/MFENV_MAX_ENVIRONMENTS must be an integer from 1 to 50/);
     expect(() => settings.spotAllocationStrategy()).toThrow(/SPOT_PRICE_CAPACITY_OPTIMIZED/);
   });
+
+  it('refuses an admin list holding a plain role session, naming the setting', () => {
+    // prepare
+    process.env[SETTING.admins] = 'arn:aws:iam::123456789012:role/PlatformAdmin, arn:aws:sts::123456789012:assumed-role/PlatformAdmin/ops';
+    // act + assess
+    expect(() => settings.admins()).toThrow(ConfigurationError);
+    expect(() => settings.admins()).toThrow(/MFENV_ADMINS holds "arn:aws:sts::123456789012:assumed-role\/PlatformAdmin\/ops"/);
+  });
 });
