@@ -81,8 +81,34 @@ export const EnvironmentRecord = z.object({
 });
 export type EnvironmentRecord = z.infer<typeof EnvironmentRecord>;
 
-/** The environment as the API shows it (DESIGN §4). `config` only when READY. */
-export function toEnvironmentResource(record: EnvironmentRecord) {
+/**
+ * Where the workflow driving a CREATING or DELETING environment is: the step it is in, as a sentence, and
+ * since when. Read from the running execution when the environment is asked for, never stored.
+ */
+export const Progress = z.object({
+  step: z.string(),
+  startedAt: z.string(),
+});
+export type Progress = z.infer<typeof Progress>;
+
+/** The environment as the API shows it (DESIGN §4). `config` only when READY; `progress` only while a workflow runs. */
+export const EnvironmentResource = z.object({
+  name: EnvironmentName,
+  owner: z.string(),
+  status: EnvironmentStatus,
+  statusReason: z.string().nullable(),
+  region: z.string(),
+  spec: Spec,
+  resources: Resources,
+  config: MetaflowConfig.optional(),
+  retainedBucket: z.string().optional(),
+  progress: Progress.optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type EnvironmentResource = z.infer<typeof EnvironmentResource>;
+
+export function toEnvironmentResource(record: EnvironmentRecord, progress?: Progress): EnvironmentResource {
   return {
     name: record.name,
     owner: record.owner,
@@ -93,11 +119,11 @@ export function toEnvironmentResource(record: EnvironmentRecord) {
     resources: record.resources,
     ...(record.status === 'READY' && record.config ? { config: record.config } : {}),
     ...(record.retainedBucket ? { retainedBucket: record.retainedBucket } : {}),
+    ...(progress ? { progress } : {}),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };
 }
-export type EnvironmentResource = ReturnType<typeof toEnvironmentResource>;
 
 /** What every workflow step receives as `$.environment`. */
 export const WorkflowEnvironment = z.object({
