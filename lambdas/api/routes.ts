@@ -60,7 +60,7 @@ export const ROUTES: readonly Route[] = [
     handle: async (request) => {
       const { owner } = queryOf(request, QUERY.list, ['owner']);
       const records = await listEnvironmentsFor(request.caller, { owner });
-      return jsonResult(200, { environments: records.map(toEnvironmentResource) });
+      return jsonResult(200, { environments: records.map((record) => toEnvironmentResource(record)) });
     },
   },
   {
