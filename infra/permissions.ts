@@ -4,7 +4,7 @@
  * names the steps create cannot drift apart. Grants that come with a setting (table, network, boundary,
  * Batch service role, state machines) live with their bind helper in ./functions.ts.
  */
-import { Stack } from 'aws-cdk-lib';
+import { Aws, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { namesFor } from '../lambdas/core/naming';
@@ -69,12 +69,15 @@ export const STEP_PERMISSIONS: Record<StepFunctionId, (patterns: ResourcePattern
         's3:ListBucketMultipartUploads',
       ],
       resources: [p.bucket],
+      // Only buckets of this account, whatever their name (bucket names are global).
+      conditions: { StringEquals: { 's3:ResourceAccount': Aws.ACCOUNT_ID } },
     }),
     statement({
       // Emptying a bucket on `DELETE ?purge=true`; never reading what is in it.
       sid: 'EmptyEnvironmentBuckets',
       actions: ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:AbortMultipartUpload'],
       resources: [p.bucketObjects],
+      conditions: { StringEquals: { 's3:ResourceAccount': Aws.ACCOUNT_ID } },
     }),
   ],
 

@@ -43,18 +43,24 @@ type BucketState = { exists: false } | { exists: true; tags: Tag[] | undefined }
 
 const describeBucket = (name: string) => `The S3 bucket "${name}"`;
 
+/**
+ * Every call on an existing bucket names the account it must belong to: should the name ever point at a
+ * bucket of another account, S3 refuses instead of acting on it (ExpectedBucketOwner).
+ */
+const ownBucket = (bucket: string) => ({ Bucket: bucket, ExpectedBucketOwner: settings.accountId() });
+
 /** Whether the bucket exists in this account, and its tags. A bucket of another account is a conflict. */
 async function readBucket(bucket: string, environmentName: string): Promise<BucketState> {
   const s3 = s3Client();
   try {
-    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+    await s3.send(new HeadBucketCommand({ ...ownBucket(bucket) }));
   } catch (error) {
     if (hasErrorCode(error, 'NotFound', 'NoSuchBucket') || httpStatusOf(error) === 404) return { exists: false };
     if (httpStatusOf(error) === 403) throw takenByAnotherAccount(bucket, environmentName);
     throw error;
   }
   try {
-    const { TagSet } = await s3.send(new GetBucketTaggingCommand({ Bucket: bucket }));
+    const { TagSet } = await s3.send(new GetBucketTaggingCommand({ ...ownBucket(bucket) }));
     return { exists: true, tags: TagSet };
   } catch (error) {
     if (hasErrorCode(error, 'NoSuchTagSet')) return { exists: true, tags: undefined };
@@ -109,10 +115,10 @@ async function createBucket({ environment }: StepInput) {
   }
 
   // Every setting is (re)applied on each run, so an adopted bucket ends up exactly like a new one.
-  await s3.send(new PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: tags } }));
+  await s3.send(new PutBucketTaggingCommand({ ...ownBucket(bucket), Tagging: { TagSet: tags } }));
   await s3.send(
     new PutPublicAccessBlockCommand({
-      Bucket: bucket,
+      ...ownBucket(bucket),
       PublicAccessBlockConfiguration: {
         BlockPublicAcls: true,
         IgnorePublicAcls: true,
@@ -123,7 +129,7 @@ async function createBucket({ environment }: StepInput) {
   );
   await s3.send(
     new PutBucketEncryptionCommand({
-      Bucket: bucket,
+      ...ownBucket(bucket),
       ServerSideEncryptionConfiguration: {
         Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' }, BucketKeyEnabled: true }],
       },
@@ -131,12 +137,12 @@ async function createBucket({ environment }: StepInput) {
   );
   await s3.send(
     new PutBucketOwnershipControlsCommand({
-      Bucket: bucket,
+      ...ownBucket(bucket),
       OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
     }),
   );
   const policy = bucketPolicy(names, settings.bucketTlsOnly());
-  if (policy) await s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(policy) }));
+  if (policy) await s3.send(new PutBucketPolicyCommand({ ...ownBucket(bucket), Policy: JSON.stringify(policy) }));
   // No versioning: it would bill every overwritten object forever, and Metaflow's store is content-addressed.
   return { bucket, adopted };
 }
@@ -146,7 +152,7 @@ async function* objectVersionPages(bucket: string): AsyncGenerator<{ versions: O
   let KeyMarker: string | undefined;
   let VersionIdMarker: string | undefined;
   do {
-    const page = await s3Client().send(new ListObjectVersionsCommand({ Bucket: bucket, KeyMarker, VersionIdMarker }));
+    const page = await s3Client().send(new ListObjectVersionsCommand({ ...ownBucket(bucket), KeyMarker, VersionIdMarker }));
     yield {
       versions: (page.Versions ?? []).map((version) => ({ Key: version.Key!, VersionId: version.VersionId })),
       markers: (page.DeleteMarkers ?? []).map((marker) => ({ Key: marker.Key!, VersionId: marker.VersionId })),
@@ -160,7 +166,7 @@ async function* objectVersionPages(bucket: string): AsyncGenerator<{ versions: O
 async function deleteBatch(bucket: string, objects: ObjectIdentifier[]): Promise<void> {
   for (let start = 0; start < objects.length; start += DELETE_BATCH_SIZE) {
     const batch = objects.slice(start, start + DELETE_BATCH_SIZE);
-    const { Errors } = await s3Client().send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch, Quiet: true } }));
+    const { Errors } = await s3Client().send(new DeleteObjectsCommand({ ...ownBucket(bucket), Delete: { Objects: batch, Quiet: true } }));
     if (Errors && Errors.length > 0) {
       const first = Errors[0]!;
       throw new TransientError(
@@ -174,10 +180,10 @@ async function abortMultipartUploads(bucket: string): Promise<void> {
   let KeyMarker: string | undefined;
   let UploadIdMarker: string | undefined;
   do {
-    const page = await s3Client().send(new ListMultipartUploadsCommand({ Bucket: bucket, KeyMarker, UploadIdMarker }));
+    const page = await s3Client().send(new ListMultipartUploadsCommand({ ...ownBucket(bucket), KeyMarker, UploadIdMarker }));
     for (const upload of page.Uploads ?? []) {
       try {
-        await s3Client().send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
+        await s3Client().send(new AbortMultipartUploadCommand({ ...ownBucket(bucket), Key: upload.Key, UploadId: upload.UploadId }));
       } catch (error) {
         if (!hasErrorCode(error, 'NoSuchUpload')) throw error;
       }
@@ -223,7 +229,7 @@ async function countObjects(bucket: string, deadline: number): Promise<{ objectC
 async function deleteEmptyBucket(bucket: string): Promise<'deleted' | 'gone' | 'not-empty'> {
   await abortMultipartUploads(bucket);
   try {
-    await s3Client().send(new DeleteBucketCommand({ Bucket: bucket }));
+    await s3Client().send(new DeleteBucketCommand({ ...ownBucket(bucket) }));
     return 'deleted';
   } catch (error) {
     if (hasErrorCode(error, 'NoSuchBucket')) return 'gone';

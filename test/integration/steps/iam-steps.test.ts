@@ -111,6 +111,27 @@ describe('createJobRole', () => {
   });
 });
 
+describe('two deployments with one prefix in one account', () => {
+  it("refuse each other's resources: a namesake tagged for this environment by another stack is not adopted nor deleted", async () => {
+    // prepare: another deployment (same prefix, another stack name) made a job role of the same name
+    const environment = workflowEnvironment(uniqueName('twin'));
+    const names = namesOf(environment.name);
+    const otherStacksTags = Object.entries(tagsFor({ ...currentDeployment(), stackName: 'mfenv-team2' }, environment.name, OWNER)).map(
+      ([Key, Value]) => ({ Key, Value }),
+    );
+    await iam.send(new CreateRoleCommand({ RoleName: names.jobRoleName, Path: names.iamPath, AssumeRolePolicyDocument: otherTeamsTrust, Tags: otherStacksTags }));
+
+    // act
+    const create = invoke(handler, { step: 'createJobRole', environment });
+    const remove = await invoke(handler, { step: 'deleteJobRole', environment });
+
+    // assess
+    await expect(create).rejects.toMatchObject({ name: 'ResourceConflict', message: expect.stringContaining('managed by the deployment "mfenv-team2"') });
+    expect(remove).toEqual({ roleDeleted: false });
+    expect(await roleExists(names.jobRoleName)).toBe(true);
+  });
+});
+
 describe('createInstanceRole', () => {
   it('creates the instance role with the boundary and ECS policy, and a tagged instance profile holding it; twice is the same', async () => {
     // prepare

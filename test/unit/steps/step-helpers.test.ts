@@ -1,8 +1,9 @@
 import { hasSettled, instanceSelectionFor, isIamPropagationDelay } from '../../../lambdas/steps/batch-steps';
 import { reasonOfCaughtError } from '../../../lambdas/steps/caught-error';
-import { environmentTagOf, isOurs } from '../../../lambdas/steps/ownership';
+import { assertOurs, environmentTagOf, isOurs } from '../../../lambdas/steps/ownership';
 
-const OURS = { 'mfenv:environment': 'alice' };
+/** Tags of a resource of alice's environment, made by this deployment (the stack name defaults to mfenv). */
+const OURS = { 'mfenv:environment': 'alice', 'managed-by': 'mfenv' };
 const what = 'The compute environment "mfenv-alice"';
 
 describe('instanceSelectionFor', () => {
@@ -98,5 +99,20 @@ describe('ownership', () => {
     expect(environmentTagOf([{ Key: 'managed-by', Value: 'mfenv' }, { Key: 'mfenv:environment', Value: 'alice' }])).toBe('alice');
     expect(isOurs(undefined, 'alice')).toBe(false);
     expect(isOurs([{ Key: 'mfenv:environment', Value: 'bob' }], 'alice')).toBe(false);
+  });
+
+  it("is ours only when made for this environment by this deployment: another stack's namesake is not", () => {
+    // prepare
+    const sameNameOtherStack = [
+      { Key: 'mfenv:environment', Value: 'alice' },
+      { Key: 'managed-by', Value: 'mfenv-team2' },
+    ];
+    // act + assess
+    expect(isOurs(OURS, 'alice')).toBe(true);
+    expect(isOurs(OURS, 'alice', 'mfenv-team2')).toBe(false);
+    expect(isOurs(sameNameOtherStack, 'alice')).toBe(false);
+    expect(isOurs(sameNameOtherStack, 'alice', 'mfenv-team2')).toBe(true);
+    expect(isOurs({ 'mfenv:environment': 'alice' }, 'alice')).toBe(false);
+    expect(() => assertOurs(what, sameNameOtherStack, 'alice')).toThrow(/managed by the deployment "mfenv-team2", not this one/);
   });
 });
