@@ -13,7 +13,6 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { ECS_INSTANCE_MANAGED_POLICY } from '../lambdas/core/policies';
 import { REGISTRY_TABLE } from '../lambdas/core/registry';
 import { SETTING, type SettingName } from '../lambdas/core/settings';
 import type { ResourcePatterns } from './permissions';
@@ -221,8 +220,8 @@ export function bindBatchServiceRole(fn: MfenvFunction, serviceRoleArn: string |
 
 /**
  * The permissions boundary every environment role must carry. The function learns its ARN and may create
- * roles, change their inline policies and attach the ECS agent's managed policy only when the role carries
- * exactly this boundary (iam:PermissionsBoundary). It may never remove a boundary nor set another one, and
+ * roles and change their inline policies and trust only when the role carries exactly this boundary
+ * (iam:PermissionsBoundary); it may attach no managed policy at all. It may never remove a boundary nor set another one, and
  * never change the boundary policy itself: a bug in a step cannot mint a role stronger than the boundary.
  */
 export function bindPermissionsBoundary(fn: MfenvFunction, boundaryArn: string, patterns: ResourcePatterns): void {
@@ -235,14 +234,6 @@ export function bindPermissionsBoundary(fn: MfenvFunction, boundaryArn: string, 
       actions: ['iam:CreateRole', 'iam:PutRolePermissionsBoundary', 'iam:PutRolePolicy', 'iam:UpdateAssumeRolePolicy'],
       resources: environmentRoles,
       conditions: withBoundary,
-    }),
-  );
-  fn.addToRolePolicy(
-    new iam.PolicyStatement({
-      sid: 'AttachEcsAgentPolicyWithBoundary',
-      actions: ['iam:AttachRolePolicy'],
-      resources: [patterns.instanceRole],
-      conditions: { StringEquals: { 'iam:PermissionsBoundary': boundaryArn, 'iam:PolicyARN': ECS_INSTANCE_MANAGED_POLICY } },
     }),
   );
   fn.addToRolePolicy(

@@ -97,7 +97,7 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
     {
       construct: iam.role,
       rule: wildcardResource('*'),
-      reason: `${XRAY}. The only other * statements are Denies (never remove or swap a permissions boundary, never create a role without it).`,
+      reason: `${XRAY}. Besides Batch DescribeComputeEnvironments (read-only, no resource-level permissions: the step reads the ECS cluster Batch made), the only other * statements are Denies (never remove or swap a permissions boundary, never create a role without it).`,
     },
     { construct: iam.role, rule: wildcardResource(rolePattern('job')), reason: `Job roles are ${prefix}-<environment>-job under /${prefix}/; created only with the permissions boundary; ${PER_ENVIRONMENT_NAMES}.` },
     {

@@ -111,6 +111,13 @@ export const STEP_PERMISSIONS: Record<StepFunctionId, (patterns: ResourcePattern
       resources: [p.instanceProfile],
     }),
     statement({
+      // scopeInstanceRole reads the ECS cluster Batch made for the compute environment. Describe calls
+      // support no resource-level permissions.
+      sid: 'ReadComputeEnvironmentCluster',
+      actions: ['batch:DescribeComputeEnvironments'],
+      resources: ['*'],
+    }),
+    statement({
       // AWS requires PassRole on the role that AddRoleToInstanceProfile puts in a profile. Only the instance
       // role (which carries the boundary), and only towards EC2, the one service that uses a profile.
       sid: 'PutInstanceRoleInProfile',

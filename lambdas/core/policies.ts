@@ -20,8 +20,6 @@ export interface PolicyDocument {
 
 const document = (...Statement: PolicyStatement[]): PolicyDocument => ({ Version: '2012-10-17', Statement });
 
-/** AWS managed policy with the ECS agent's permissions, attached to the Batch instance role. */
-export const ECS_INSTANCE_MANAGED_POLICY = 'arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role';
 
 /** The job role (METAFLOW_ECS_S3_ACCESS_IAM_ROLE) is assumed by ECS tasks of this account only. */
 export function jobRoleTrustPolicy(accountId: string): PolicyDocument {
@@ -47,6 +45,60 @@ export function jobRolePolicy(names: Pick<EnvironmentNames, 'bucketArn'>): Polic
       Effect: 'Allow',
       Action: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
       Resource: `${names.bucketArn}/*`,
+    },
+  );
+}
+
+/**
+ * The instance role's inline policy: what the ECS agent on a Batch instance needs, on this environment's
+ * own ECS cluster only. Batch runs single-node jobs in host network mode, so job code can read these
+ * credentials; with AWS's managed AmazonEC2ContainerServiceforEC2Role (ECS actions on `*`) it could
+ * register a container instance into a colleague's cluster and be handed their tasks and job-role
+ * credentials. Written once the compute environment is VALID, when Batch has made the cluster and its ARN
+ * is known (`ecsClusterArn`); until then no instance can run (minvCpus is 0 and no job is queued yet).
+ */
+export function instanceRolePolicy(ecsClusterArn: string, logGroupArn: string): PolicyDocument {
+  // container-instance/<cluster name>/<id>: the long ARN format, the default since 2018.
+  const [clusterPrefix, clusterName] = ecsClusterArn.split(':cluster/') as [string, string];
+  const containerInstances = `${clusterPrefix}:container-instance/${clusterName}/*`;
+  return document(
+    {
+      Sid: 'JoinOwnCluster',
+      Effect: 'Allow',
+      Action: [
+        'ecs:RegisterContainerInstance',
+        'ecs:DeregisterContainerInstance',
+        'ecs:SubmitContainerStateChange',
+        'ecs:SubmitTaskStateChange',
+        'ecs:SubmitAttachmentStateChanges',
+      ],
+      Resource: ecsClusterArn,
+    },
+    {
+      Sid: 'RunOwnClusterTasks',
+      Effect: 'Allow',
+      Action: ['ecs:Poll', 'ecs:StartTelemetrySession', 'ecs:UpdateContainerInstancesState'],
+      Resource: containerInstances,
+      Condition: { ArnEquals: { 'ecs:cluster': ecsClusterArn } },
+    },
+    {
+      // No resource-level permissions exist for these.
+      Sid: 'FindEcsAndPullImages',
+      Effect: 'Allow',
+      Action: ['ecs:DiscoverPollEndpoint', 'ecr:GetAuthorizationToken', 'ec2:DescribeTags'],
+      Resource: '*',
+    },
+    {
+      Sid: 'PullImages',
+      Effect: 'Allow',
+      Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
+      Resource: '*',
+    },
+    {
+      Sid: 'WriteJobLogs',
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: [`${logGroupArn}:log-stream:*`],
     },
   );
 }

@@ -47,6 +47,7 @@ export const STEP_FUNCTIONS = {
     steps: [
       'createJobRole',
       'createInstanceRole',
+      'scopeInstanceRole',
       'createAccessRole',
       'deleteJobRole',
       'deleteInstanceRole',

@@ -8,7 +8,6 @@
  */
 import {
   AddRoleToInstanceProfileCommand,
-  AttachRolePolicyCommand,
   CreateInstanceProfileCommand,
   CreateRoleCommand,
   DeleteInstanceProfileCommand,
@@ -28,17 +27,18 @@ import {
   type Tag,
   UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
-import { iamClient } from '../core/clients';
+import { DescribeComputeEnvironmentsCommand } from '@aws-sdk/client-batch';
+import { batchClient, iamClient } from '../core/clients';
 import type { WorkflowEnvironment } from '../core/environment';
 import { ResourceConflictError, TransientError } from '../core/errors';
 import { logger } from '../core/logger';
 import { namesFor, tagListFor } from '../core/naming';
 import {
-  ECS_INSTANCE_MANAGED_POLICY,
   type PolicyDocument,
   accessRolePolicy,
   accessRoleTrustPolicy,
   batchJobLogGroupArn,
+  instanceRolePolicy,
   instanceRoleTrustPolicy,
   jobRolePolicy,
   jobRoleTrustPolicy,
@@ -143,8 +143,7 @@ async function createInstanceRole({ environment }: StepInput) {
     description: `Batch container instances of the mfenv environment ${environment.name}.`,
     tags,
   });
-  // Attaching an attached policy is a no-op.
-  await iam.send(new AttachRolePolicyCommand({ RoleName: names.instanceRoleName, PolicyArn: ECS_INSTANCE_MANAGED_POLICY }));
+  // No policy yet: what the ECS agent may do is written by scopeInstanceRole, once the cluster exists.
 
   try {
     await iam.send(
@@ -176,6 +175,35 @@ async function createInstanceRole({ environment }: StepInput) {
     }
   }
   return { instanceProfileArn: names.instanceProfileArn };
+}
+
+/** Name of the instance role's inline policy: the ECS agent's work on the environment's own cluster. */
+export const INSTANCE_ROLE_INLINE_POLICY = 'ecs-agent-own-cluster';
+
+/**
+ * Once the compute environment is VALID, Batch has made its ECS cluster: the instance role gets the ECS
+ * agent's permissions on that cluster alone (policies.instanceRolePolicy), instead of AWS's managed policy
+ * whose ECS actions reach every cluster of the account.
+ */
+async function scopeInstanceRole({ environment }: StepInput) {
+  const { names } = context(environment);
+  const { computeEnvironments = [] } = await batchClient().send(
+    new DescribeComputeEnvironmentsCommand({ computeEnvironments: [names.computeEnvironmentName] }),
+  );
+  const computeEnvironment = computeEnvironments[0];
+  const what = `The compute environment "${names.computeEnvironmentName}"`;
+  if (!computeEnvironment) throw new TransientError(`${what} is not visible yet.`);
+  assertOurs(what, computeEnvironment.tags, environment.name);
+  const ecsClusterArn = computeEnvironment.ecsClusterArn;
+  if (!ecsClusterArn || !ecsClusterArn.includes(':cluster/')) throw new TransientError(`${what} has no ECS cluster yet.`);
+  await iamClient().send(
+    new PutRolePolicyCommand({
+      RoleName: names.instanceRoleName,
+      PolicyName: INSTANCE_ROLE_INLINE_POLICY,
+      PolicyDocument: JSON.stringify(instanceRolePolicy(ecsClusterArn, batchJobLogGroupArn(settings.region(), settings.accountId()))),
+    }),
+  );
+  return { ecsClusterArn };
 }
 
 /** Name of the access role's inline policy: what the Metaflow client needs for this environment. */
@@ -275,6 +303,7 @@ async function deleteJobRole({ environment }: StepInput) {
 export const steps: StepTable<'iam'> = {
   createJobRole,
   createInstanceRole,
+  scopeInstanceRole,
   createAccessRole,
   deleteJobRole,
   deleteInstanceRole,

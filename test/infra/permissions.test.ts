@@ -4,7 +4,6 @@
  * only towards a named service; no wildcard actions.
  */
 import { CONTEXT } from '../../infra/config';
-import { ECS_INSTANCE_MANAGED_POLICY } from '../../lambdas/core/policies';
 import { SETTING } from '../../lambdas/core/settings';
 import { STEP_FUNCTION_IDS, type StepFunctionId } from '../../lambdas/steps/catalogue';
 import { API_FUNCTION, STEP_FUNCTIONS } from '../../lambdas/steps/catalogue';
@@ -92,7 +91,7 @@ describe('the permissions of the functions and state machines', () => {
   it('lets a role be created, or its permissions changed, only with the permissions boundary attached', () => {
     // prepare
     const { json } = synthesized;
-    const guarded = ['iam:CreateRole', 'iam:PutRolePermissionsBoundary', 'iam:PutRolePolicy', 'iam:AttachRolePolicy'];
+    const guarded = ['iam:CreateRole', 'iam:PutRolePermissionsBoundary', 'iam:PutRolePolicy', 'iam:UpdateAssumeRolePolicy', 'iam:AttachRolePolicy'];
 
     // act
     const allows = allStatements(json).filter(
@@ -105,8 +104,8 @@ describe('the permissions of the functions and state machines', () => {
       expect(statement.Condition?.StringEquals?.['iam:PermissionsBoundary']).toBe(boundaryRef);
       expect(roles.iam).toContainEqual(statement);
     }
-    const attach = allows.filter((statement) => list(statement.Action).includes('iam:AttachRolePolicy'));
-    expect(attach.map((statement) => statement.Condition!.StringEquals!['iam:PolicyARN'])).toEqual([ECS_INSTANCE_MANAGED_POLICY]);
+    // No managed policy is attached to any environment role: every permission is an inline policy mfenv writes.
+    expect(allows.filter((statement) => list(statement.Action).includes('iam:AttachRolePolicy'))).toEqual([]);
   });
 
   it('forbids the IAM steps to remove a boundary, swap it, or change the boundary policy', () => {
@@ -184,7 +183,8 @@ describe('the permissions of the functions and state machines', () => {
   it.each([
     ['registry', /^(dynamodb|states|logs|xray):/],
     ['bucket', /^(s3|logs|xray):/],
-    ['iam', /^(iam|logs|xray):/],
+    // The IAM steps read one Batch fact: the ECS cluster of a compute environment (scopeInstanceRole).
+    ['iam', /^(iam:|logs:|xray:|batch:DescribeComputeEnvironments$)/],
     ['batch', /^(batch|iam:(PassRole|CreateServiceLinkedRole)$|ec2:Describe|logs|xray)/],
     ['api', /^(dynamodb|states|logs|xray):/],
   ] as const)('keeps the %s function to its own services', (id, allowed) => {

@@ -170,7 +170,7 @@ describe('workflow runner', () => {
     expect(run.stateTransitions).toBe(states.length - 2);
     expect(run.stepInvocations).toBe(tasks.length - 1);
     expect(run.stepInvocations).toBe(steps.calls.length);
-    expect(run.stepInvocationsByFunction).toEqual({ bucket: 1, iam: 3, batch: 4, registry: 1 });
+    expect(run.stepInvocationsByFunction).toEqual({ bucket: 1, iam: 4, batch: 4, registry: 1 });
     expect(JSON.parse(run.output!)).toMatchObject({ environment: { name: 'alice' } });
     expect(run.stopDate!.getTime()).toBeGreaterThanOrEqual(run.startDate.getTime());
     // a Lambda's context counts down from the Task's timeout

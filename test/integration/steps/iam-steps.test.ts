@@ -1,3 +1,4 @@
+import { BatchClient, DescribeComputeEnvironmentsCommand, UntagResourceCommand } from '@aws-sdk/client-batch';
 import {
   CreateRoleCommand,
   DeleteRolePermissionsBoundaryCommand,
@@ -12,28 +13,34 @@ import {
 } from '@aws-sdk/client-iam';
 import { TAG, tagsFor } from '../../../lambdas/core/naming';
 import {
-  ECS_INSTANCE_MANAGED_POLICY,
   accessRolePolicy,
   accessRoleTrustPolicy,
   batchJobLogGroupArn,
+  instanceRolePolicy,
   instanceRoleTrustPolicy,
   jobRolePolicy,
   jobRoleTrustPolicy,
 } from '../../../lambdas/core/policies';
 import { SETTING, currentDeployment } from '../../../lambdas/core/settings';
-import { ACCESS_ROLE_INLINE_POLICY, JOB_ROLE_INLINE_POLICY, handler } from '../../../lambdas/steps/iam-steps';
+import { handler as batchSteps } from '../../../lambdas/steps/batch-steps';
+import { ACCESS_ROLE_INLINE_POLICY, INSTANCE_ROLE_INLINE_POLICY, JOB_ROLE_INLINE_POLICY, handler } from '../../../lambdas/steps/iam-steps';
 import { EMULATOR_ACCOUNT_ID, EMULATOR_REGION } from '../../../infra/local/emulator';
 import { useEmulator } from '../../support/emulator';
 import { OWNER, invoke, namesOf, quietLogs, uniqueName, withSetting, workflowEnvironment } from './fixtures';
 
 const { context } = useEmulator();
 let iam: IAMClient;
+let batch: BatchClient;
 
 beforeAll(() => {
   quietLogs();
   iam = new IAMClient(context.clientConfig);
+  batch = new BatchClient(context.clientConfig);
 });
-afterAll(() => iam?.destroy());
+afterAll(() => {
+  iam?.destroy();
+  batch?.destroy();
+});
 
 const boundaryArn = () => process.env[SETTING.permissionsBoundaryArn];
 const decode = (document: string | undefined) => JSON.parse(decodeURIComponent(document ?? ''));
@@ -133,7 +140,7 @@ describe('two deployments with one prefix in one account', () => {
 });
 
 describe('createInstanceRole', () => {
-  it('creates the instance role with the boundary and ECS policy, and a tagged instance profile holding it; twice is the same', async () => {
+  it('creates the instance role with the boundary and no policy yet, and a tagged instance profile holding it; twice is the same', async () => {
     // prepare
     const environment = workflowEnvironment(uniqueName('inst'));
     const names = namesOf(environment.name);
@@ -150,8 +157,9 @@ describe('createInstanceRole', () => {
     expect(Role?.PermissionsBoundary?.PermissionsBoundaryArn).toBe(boundaryArn());
     expect(decode(Role?.AssumeRolePolicyDocument)).toEqual(instanceRoleTrustPolicy());
     expect(tagMap(Role?.Tags)).toEqual(tagsFor(currentDeployment(), environment.name, OWNER));
+    // No managed policy (AWS's ECS one reaches every cluster): scopeInstanceRole writes its own once the cluster exists.
     const { AttachedPolicies } = await iam.send(new ListAttachedRolePoliciesCommand({ RoleName: names.instanceRoleName }));
-    expect(AttachedPolicies?.map((policy) => policy.PolicyArn)).toEqual([ECS_INSTANCE_MANAGED_POLICY]);
+    expect(AttachedPolicies).toEqual([]);
     const { InstanceProfile } = await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: names.instanceProfileName }));
     expect(InstanceProfile?.Arn).toBe(names.instanceProfileArn);
     expect(InstanceProfile?.Path).toBe('/mfenv/');
@@ -172,6 +180,51 @@ describe('createInstanceRole', () => {
     await expect(attempt).rejects.toMatchObject({ name: 'ResourceConflict' });
     const { AttachedPolicies } = await iam.send(new ListAttachedRolePoliciesCommand({ RoleName: names.instanceRoleName }));
     expect(AttachedPolicies).toEqual([]);
+  });
+});
+
+describe('scopeInstanceRole', () => {
+  it("gives the instance role the ECS agent's work on its own compute environment's cluster only, once that cluster exists", async () => {
+    // prepare: the instance role and profile, then the compute environment (Batch makes its ECS cluster)
+    const environment = workflowEnvironment(uniqueName('scope'));
+    const names = namesOf(environment.name);
+    await invoke(handler, { step: 'createInstanceRole', environment });
+    await invoke(batchSteps, { step: 'createComputeEnvironment', environment });
+    const { computeEnvironments = [] } = await batch.send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: [names.computeEnvironmentName] }));
+    const ecsClusterArn = computeEnvironments[0]!.ecsClusterArn!;
+
+    // act
+    const first = await invoke(handler, { step: 'scopeInstanceRole', environment });
+    const second = await invoke(handler, { step: 'scopeInstanceRole', environment });
+
+    // assess
+    expect(first).toEqual({ ecsClusterArn });
+    expect(second).toEqual(first);
+    const inline = await iam.send(new GetRolePolicyCommand({ RoleName: names.instanceRoleName, PolicyName: INSTANCE_ROLE_INLINE_POLICY }));
+    expect(decode(inline.PolicyDocument)).toEqual(instanceRolePolicy(ecsClusterArn, batchJobLogGroupArn(EMULATOR_REGION, EMULATOR_ACCOUNT_ID)));
+    const { AttachedPolicies } = await iam.send(new ListAttachedRolePoliciesCommand({ RoleName: names.instanceRoleName }));
+    expect(AttachedPolicies).toEqual([]);
+  });
+
+  it('waits (a transient error) while the compute environment is not there, and refuses one of another environment', async () => {
+    // prepare
+    const missing = workflowEnvironment(uniqueName('scope-none'));
+    await invoke(handler, { step: 'createInstanceRole', environment: missing });
+    const foreign = workflowEnvironment(uniqueName('scope-foreign'));
+    const names = namesOf(foreign.name);
+    await invoke(handler, { step: 'createInstanceRole', environment: foreign });
+    await invoke(batchSteps, { step: 'createComputeEnvironment', environment: { ...foreign, name: foreign.name } });
+    await batch.send(new UntagResourceCommand({ resourceArn: names.computeEnvironmentArn, tagKeys: [TAG.environment] }));
+
+    // act
+    const none = invoke(handler, { step: 'scopeInstanceRole', environment: missing });
+    const notOurs = invoke(handler, { step: 'scopeInstanceRole', environment: foreign });
+
+    // assess
+    await expect(none).rejects.toMatchObject({ name: 'TransientError' });
+    await expect(notOurs).rejects.toMatchObject({ name: 'ResourceConflict' });
+    const { PolicyNames } = await iam.send(new ListRolePoliciesCommand({ RoleName: names.instanceRoleName }));
+    expect(PolicyNames).toEqual([]);
   });
 });
 

@@ -12,6 +12,7 @@ import {
   accessRoleTrustPolicy,
   batchJobLogGroupArn,
   bucketPolicy,
+  instanceRolePolicy,
   jobRolePolicy,
   jobRoleTrustPolicy,
   permissionsBoundaryPolicy,
@@ -473,5 +474,50 @@ describe('the simulator wrapper', () => {
     const decision = await simulate(valid);
     // assess
     expect(decision).toBe('Allowed');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// The instance role: job code on a Batch instance can read its credentials (host network mode), so they
+// must reach nothing of another environment — in particular not another environment's ECS cluster, where a
+// fake container instance would be handed that environment's tasks and job-role credentials.
+// ---------------------------------------------------------------------------------------------------------
+describe("an instance role reaches its own environment's ECS cluster only", () => {
+  // Batch names each compute environment's cluster; the ARN is read from the compute environment once VALID.
+  const aliceCluster = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/mfenv-alice_Batch_0f3c1a2b-1111-2222-3333-444455556666`;
+  const bobCluster = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/mfenv-bob_Batch_7e9d8c6b-1111-2222-3333-444455556666`;
+  const instanceOf = (cluster: string) => `${cluster.replace(':cluster/', ':container-instance/')}/5f1e2d3c4b5a69788796a5b4c3d2e1f0`;
+  const aliceInstanceRole = asRoleSession({
+    accountId: ACCOUNT,
+    name: 'mfenv-alice-instance',
+    path: '/mfenv/',
+    uniqueId: 'AROAALICEINSTANCE0001',
+    session: 'i-0123456789abcdef0',
+  });
+  const policy = instanceRolePolicy(aliceCluster, logGroupArn);
+
+  it.each<[string, string, string, Record<string, string>, Decision]>([
+    ['registers an instance into its own cluster', 'ecs:RegisterContainerInstance', aliceCluster, {}, 'Allowed'],
+    ['submits task state changes to its own cluster', 'ecs:SubmitTaskStateChange', aliceCluster, {}, 'Allowed'],
+    ["registers an instance into bob's cluster", 'ecs:RegisterContainerInstance', bobCluster, {}, 'ImplicitlyDenied'],
+    ["submits task state changes to bob's cluster", 'ecs:SubmitTaskStateChange', bobCluster, {}, 'ImplicitlyDenied'],
+    ['polls for tasks as an instance of its own cluster', 'ecs:Poll', instanceOf(aliceCluster), { 'ecs:cluster': aliceCluster }, 'Allowed'],
+    ["polls for tasks as an instance of bob's cluster", 'ecs:Poll', instanceOf(bobCluster), { 'ecs:cluster': bobCluster }, 'ImplicitlyDenied'],
+    ["polls naming its own instance but bob's cluster", 'ecs:Poll', instanceOf(aliceCluster), { 'ecs:cluster': bobCluster }, 'ImplicitlyDenied'],
+    ['creates a cluster of its own', 'ecs:CreateCluster', `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/anything`, {}, 'ImplicitlyDenied'],
+    ["reads alice's bucket (job data is the job role's business)", 's3:GetObject', `${alice.bucketArn}/metaflow/data/x`, {}, 'ImplicitlyDenied'],
+  ])('%s (%s on %s, context %j) → %s', async (_what, action, resource, extra, expected) => {
+    // act
+    const decision = await evaluate({
+      identity: policy,
+      boundary,
+      action,
+      principal: aliceInstanceRole.principal,
+      resource,
+      resourceAccount: ACCOUNT,
+      context: { ...aliceInstanceRole.context, ...extra },
+    });
+    // assess
+    expect(decision).toBe(expected);
   });
 });
