@@ -108,13 +108,18 @@ export function bindDeployment(fn: MfenvFunction, deployment: DeploymentSettings
 }
 
 /**
- * The registry table. Workflow steps read and write single records; the API also lists (index query, and
+ * The registry table. The registry steps read and write single records, the other steps only read them; the API also lists (index query, and
  * a scan for admins) and creates idempotency records. No delete: records expire through TTL. Both also
  * write a record with its quota counters in one TransactWriteItems, which IAM authorizes as the PutItem and
  * UpdateItem it holds (there is no TransactWriteItems action).
  */
-export function bindRegistry(fn: MfenvFunction, table: dynamodb.ITable, access: 'workflow' | 'api'): void {
+export function bindRegistry(fn: MfenvFunction, table: dynamodb.ITable, access: 'read' | 'workflow' | 'api'): void {
   fn.setSetting('tableName', table.tableName);
+  if (access === 'read') {
+    // Destructive steps read an environment's record before acting (lambdas/steps/teardown-guard.ts).
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadRegistryRecords', actions: ['dynamodb:GetItem'], resources: [table.tableArn] }));
+    return;
+  }
   const itemActions = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
   if (access === 'workflow') {
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'RegistryRecords', actions: itemActions, resources: [table.tableArn] }));

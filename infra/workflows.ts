@@ -86,16 +86,21 @@ const STEP_BINDINGS: Record<StepFunctionId, (fn: MfenvFunction, context: Binding
     bindStateMachine(fn, 'teardownStateMachineArn', c.teardownStateMachineArn);
     fn.setSetting('deletedRecordRetentionDays', String(c.config.deletedRecordRetentionDays));
   },
-  bucket: (fn) => {
+  bucket: (fn, c) => {
+    bindRegistry(fn, c.table, 'read');
     fn.setSetting('bucketTlsOnly', 'true');
   },
   iam: (fn, c) => {
+    bindRegistry(fn, c.table, 'read');
     bindPermissionsBoundary(fn, c.boundaryArn, c.patterns);
     // Admins may assume every access role: its trust policy names them.
     fn.setSetting('admins', c.config.admins.join(','));
   },
   batch: (fn, c) => {
+    bindRegistry(fn, c.table, 'read');
     bindNetwork(fn, c.network.subnets, c.network.securityGroup);
+    // Checked again where capacity is bought (createComputeEnvironment).
+    fn.setSetting('maxVcpusCeiling', String(c.config.maxVcpusCeiling));
     bindBatchServiceRole(fn, c.batchServiceRoleArn);
     fn.setSetting('spotAllocationStrategy', c.config.spotAllocationStrategy);
   },

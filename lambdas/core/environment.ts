@@ -76,6 +76,8 @@ export const EnvironmentRecord = z.object({
   generation: z.number().int().min(1),
   /** Set when teardown kept a bucket that still holds data; a later create of the same name adopts it. */
   retainedBucket: z.string().nullable(),
+  /** Whether the DELETE that started the current teardown asked for ?purge=true (the bucket step checks it). */
+  purgeRequested: z.boolean().default(false),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

@@ -215,6 +215,7 @@ export async function createEnvironment(caller: Caller, body: unknown): Promise<
     config: null,
     generation,
     retainedBucket: null,
+    purgeRequested: false,
     createdAt: now,
     updatedAt: now,
   };
@@ -395,7 +396,8 @@ async function startTeardown(record: EnvironmentRecord, purge: boolean, takeOver
       generation: record.generation,
       to: 'DELETING',
       statusReason: [takeOverReason, purgeReason].filter((reason) => reason).join(' ') || null,
-      set: { generation },
+      // The bucket step deletes data only when the record says a purge was asked for (teardown-guard.ts).
+      set: { generation, purgeRequested: purge },
       // A record being torn down must not expire under the workflow.
       expiresAt: null,
     });

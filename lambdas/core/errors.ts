@@ -112,6 +112,14 @@ export class ResourceConflictError extends MfenvError {
   override readonly name = 'ResourceConflict';
 }
 
+/**
+ * A destructive step was asked to act on an environment whose record does not show that teardown (another
+ * status or generation, or a purge nobody asked for): nothing is deleted.
+ */
+export class TeardownNotRecordedError extends MfenvError {
+  override readonly name = 'TeardownNotRecorded';
+}
+
 /** HTTP answer for each error name the API may raise. Anything else is a 500 with a neutral sentence. */
 export const HTTP_ERRORS: Record<string, { status: number; title: string }> = {
   ValidationError: { status: 400, title: 'The request is not valid' },

@@ -221,6 +221,14 @@ async function remove(kind: BatchResourceKind, environment: WorkflowEnvironment)
 
 async function createComputeEnvironment({ environment }: StepInput) {
   const { names, tags } = context(environment);
+  // The API checked the ceiling; a workflow input that went past it (a bug, a hand-started execution) must
+  // not buy more capacity than the deployment allows.
+  const ceiling = settings.maxVcpusCeiling();
+  if (environment.spec.maxVcpus > ceiling) {
+    throw new ValidationError(
+      `The environment "${environment.name}" asks for ${environment.spec.maxVcpus} vCPUs, over this deployment's ceiling of ${ceiling}; nothing was created.`,
+    );
+  }
   const { instanceTypes, ec2Configuration } = instanceSelectionFor(environment.spec);
   try {
     await batchClient().send(

@@ -71,6 +71,21 @@ export const STEP_FUNCTIONS = {
   },
 } as const;
 
+/**
+ * Steps that remove or disable something. Before acting, each checks the registry (steps/teardown-guard.ts):
+ * the record must show this very teardown, so a workflow started with a wrong input deletes nothing.
+ */
+export const DESTRUCTIVE_STEPS: readonly string[] = [
+  'deleteBucket',
+  'deleteJobRole',
+  'deleteInstanceRole',
+  'deleteAccessRole',
+  'disableComputeEnvironment',
+  'deleteComputeEnvironment',
+  'disableJobQueue',
+  'deleteJobQueue',
+];
+
 export type StepFunctionId = keyof typeof STEP_FUNCTIONS;
 export type StepName<F extends StepFunctionId> = (typeof STEP_FUNCTIONS)[F]['steps'][number];
 

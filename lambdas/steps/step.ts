@@ -9,7 +9,8 @@ import { WorkflowEnvironment } from '../core/environment';
 import { MfenvError, ResourceNotReadyError, TransientError, ValidationError, messageOf } from '../core/errors';
 import { logger } from '../core/logger';
 import { httpStatusOf } from './aws-errors';
-import { STEP_FUNCTIONS, type StepFunctionId, type StepName } from './catalogue';
+import { DESTRUCTIVE_STEPS, STEP_FUNCTIONS, type StepFunctionId, type StepName } from './catalogue';
+import { assertTeardownRecorded } from './teardown-guard';
 
 /** `$.poll` in the ASL: set to INITIAL_POLL by a Pass state, then replaced by each poll step's answer. */
 export const PollState = z.object({
@@ -100,6 +101,7 @@ export function stepHandler<F extends StepFunctionId>(id: F, steps: StepTable<F>
     }
     logger.appendKeys({ environment: input.environment.name, step: input.step });
     try {
+      if (DESTRUCTIVE_STEPS.includes(input.step)) await assertTeardownRecorded(input.environment);
       const output = await steps[input.step as StepName<F>](input);
       logger.info('step done', { output: output as Record<string, unknown> });
       return output ?? {};

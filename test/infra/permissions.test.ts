@@ -182,10 +182,11 @@ describe('the permissions of the functions and state machines', () => {
 
   it.each([
     ['registry', /^(dynamodb|states|logs|xray):/],
-    ['bucket', /^(s3|logs|xray):/],
-    // The IAM steps read one Batch fact: the ECS cluster of a compute environment (scopeInstanceRole).
-    ['iam', /^(iam:|logs:|xray:|batch:DescribeComputeEnvironments$)/],
-    ['batch', /^(batch|iam:(PassRole|CreateServiceLinkedRole)$|ec2:Describe|logs|xray)/],
+    // Every step that deletes reads the environment's record first (teardown-guard.ts): GetItem, nothing more.
+    ['bucket', /^(s3:|logs:|xray:|dynamodb:GetItem$)/],
+    // The IAM steps also read one Batch fact: the ECS cluster of a compute environment (scopeInstanceRole).
+    ['iam', /^(iam:|logs:|xray:|dynamodb:GetItem$|batch:DescribeComputeEnvironments$)/],
+    ['batch', /^(batch|iam:(PassRole|CreateServiceLinkedRole)$|ec2:Describe|logs|xray|dynamodb:GetItem$)/],
     ['api', /^(dynamodb|states|logs|xray):/],
   ] as const)('keeps the %s function to its own services', (id, allowed) => {
     // prepare

@@ -39,6 +39,7 @@ async function recordLeftIn(name: string, status: EnvironmentStatus, generation:
     name,
     owner: userArn('alice'),
     ownerUniqueId: null,
+    purgeRequested: false,
     status,
     statusReason: null,
     region: settings.region(),

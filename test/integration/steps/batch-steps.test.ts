@@ -70,6 +70,18 @@ const poll = (step: 'pollComputeEnvironment' | 'pollJobQueue', environment: Work
   invoke<PollAnswer>(handler, { step, environment, until, poll: FIRST_POLL });
 
 describe('createComputeEnvironment', () => {
+  it("refuses a spec over the deployment's vCPU ceiling, whatever the workflow input says, and creates nothing", async () => {
+    // prepare: an input the API would never have accepted
+    const environment = await withInstanceProfile(workflowEnvironment(uniqueName('ce-over'), { spec: { maxVcpus: 4096, gpu: false } }));
+
+    // act
+    const attempt = withSetting(SETTING.maxVcpusCeiling, '64', () => invoke(handler, { step: 'createComputeEnvironment', environment }));
+
+    // assess
+    await expect(attempt).rejects.toMatchObject({ name: 'ValidationError', message: expect.stringContaining('ceiling of 64') });
+    expect(await computeEnvironmentOf(namesOf(environment.name).computeEnvironmentName)).toBeUndefined();
+  });
+
   it('creates a managed SPOT compute environment from zero vCPUs, in the shared subnets, with GPU families when asked', async () => {
     // prepare
     const environment = await withInstanceProfile(workflowEnvironment(uniqueName('ce-gpu'), { spec: { maxVcpus: 32, gpu: true } }));

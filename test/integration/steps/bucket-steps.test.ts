@@ -20,7 +20,9 @@ import { TAG, tagsFor } from '../../../lambdas/core/naming';
 import { SETTING, currentDeployment } from '../../../lambdas/core/settings';
 import { handler } from '../../../lambdas/steps/bucket-steps';
 import { useEmulator } from '../../support/emulator';
-import { OWNER, invoke, namesOf, quietLogs, uniqueName, withSetting, workflowEnvironment } from './fixtures';
+import type { WorkflowEnvironment } from '../../../lambdas/core/environment';
+import * as registry from '../../../lambdas/core/registry';
+import { OWNER, invoke, namesOf, quietLogs, recordTeardown, uniqueName, withSetting, workflowEnvironment } from './fixtures';
 
 const { context } = useEmulator();
 let s3: S3Client;
@@ -218,6 +220,31 @@ describe('deleteBucket', () => {
     expect(kept).toEqual({ retained: true, objectCount: 1011 });
     expect(purged).toEqual({ retained: false, objectCount: 0 });
     expect(await bucketExists(bucket)).toBe(false);
+  });
+
+  it.each([
+    ['no record of the environment at all', async () => undefined],
+    ['a record at another generation', async (environment: WorkflowEnvironment) => recordTeardown({ ...environment, generation: 7 })],
+    ['a DELETE that did not ask for a purge', async (environment: WorkflowEnvironment) => recordTeardown({ ...environment, purge: false })],
+    ['a READY record', async (environment: WorkflowEnvironment) => {
+      await recordTeardown(environment);
+      await registry.transition(environment.name, { from: ['DELETING'], to: 'READY', statusReason: null });
+    }],
+  ])('deletes nothing when asked to purge with %s in the registry', async (_case, record) => {
+    // prepare: a bucket with data, and a registry that does not show this purge
+    const environment = workflowEnvironment(uniqueName('guard'), { purge: true });
+    const bucket = namesOf(environment.name).bucket;
+    await invoke(handler, { step: 'createBucket', environment });
+    await putObjects(bucket, 2);
+    await record(environment);
+
+    // act
+    const attempt = invoke(handler, { step: 'deleteBucket', environment }, { unrecorded: true });
+
+    // assess
+    await expect(attempt).rejects.toMatchObject({ name: 'TeardownNotRecorded', message: expect.stringContaining('Nothing of') });
+    const { Versions = [] } = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket }));
+    expect(Versions).toHaveLength(2);
   });
 
   it('leaves alone a bucket with its name that is not this environment’s', async () => {

@@ -3,10 +3,14 @@
  * Lambda's handler as Step Functions would (JSON in, JSON out), and quiet logs.
  */
 import type { Context } from 'aws-lambda';
-import type { WorkflowEnvironment } from '../../../lambdas/core/environment';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { dynamoClient } from '../../../lambdas/core/clients';
+import type { EnvironmentRecord, WorkflowEnvironment } from '../../../lambdas/core/environment';
 import { logger } from '../../../lambdas/core/logger';
-import { namesFor } from '../../../lambdas/core/naming';
-import { currentDeployment } from '../../../lambdas/core/settings';
+import { namesFor, resourcesOf } from '../../../lambdas/core/naming';
+import * as registry from '../../../lambdas/core/registry';
+import { currentDeployment, settings } from '../../../lambdas/core/settings';
+import { DESTRUCTIVE_STEPS } from '../../../lambdas/steps/catalogue';
 
 /** Step logs are JSON lines meant for CloudWatch; in these tests they would only hide jest's report. */
 export function quietLogs(): void {
@@ -35,11 +39,47 @@ export function namesOf(name: string) {
 
 type LambdaHandler = (event: unknown, context: Context) => Promise<unknown>;
 
-/** Calls a step handler the way the lambda:invoke Task does: a JSON payload, a JSON answer. */
+/**
+ * What the API records when a teardown starts (DELETE: DELETING at the next generation, with purge as asked;
+ * a failed create: still CREATING at its generation). Destructive steps act only on a teardown the registry
+ * shows (lambdas/steps/teardown-guard.ts), so tests that call them directly record it first, as the API would.
+ */
+export async function recordTeardown(environment: WorkflowEnvironment): Promise<void> {
+  const status = environment.mode === 'rollback' ? 'CREATING' : 'DELETING';
+  const existing = await registry.getEnvironment(environment.name);
+  if (existing?.status === status && existing.generation === environment.generation && existing.purgeRequested === environment.purge) return;
+  const now = new Date().toISOString();
+  const record: EnvironmentRecord = {
+    name: environment.name,
+    owner: environment.owner,
+    ownerUniqueId: environment.ownerUniqueId,
+    status,
+    statusReason: null,
+    region: settings.region(),
+    spec: environment.spec,
+    resources: resourcesOf(namesOf(environment.name)),
+    config: null,
+    generation: environment.generation,
+    retainedBucket: null,
+    purgeRequested: environment.purge,
+    createdAt: now,
+    updatedAt: now,
+  };
+  await dynamoClient().send(
+    new PutCommand({ TableName: settings.tableName(), Item: { pk: `ENV#${environment.name}`, kind: 'environment', ...record } }),
+  );
+}
+
+/**
+ * Calls a step handler the way the lambda:invoke Task does: a JSON payload, a JSON answer. A destructive
+ * step gets its teardown recorded first, unless `unrecorded` (to test the refusal).
+ */
 export async function invoke<T = Record<string, unknown>>(
   handler: LambdaHandler,
   payload: { step: string; environment: WorkflowEnvironment } & Record<string, unknown>,
+  options: { unrecorded?: boolean } = {},
 ): Promise<T> {
+  if (DESTRUCTIVE_STEPS.includes(payload.step) && !options.unrecorded) await recordTeardown(payload.environment);
   const answer = await handler(JSON.parse(JSON.stringify(payload)), {} as Context);
   return JSON.parse(JSON.stringify(answer ?? null)) as T;
 }

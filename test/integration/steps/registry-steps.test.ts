@@ -38,6 +38,7 @@ async function recordIn(status: EnvironmentStatus, overrides: Partial<WorkflowEn
     name: environment.name,
     owner: OWNER,
     ownerUniqueId: null,
+    purgeRequested: environment.purge,
     status,
     statusReason: null,
     region: settings.region(),
