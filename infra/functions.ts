@@ -13,6 +13,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { TAG } from '../lambdas/core/naming';
 import { REGISTRY_TABLE } from '../lambdas/core/registry';
 import { SETTING, type SettingName } from '../lambdas/core/settings';
 import type { ResourcePatterns } from './permissions';
@@ -239,6 +240,17 @@ export function bindPermissionsBoundary(fn: MfenvFunction, boundaryArn: string, 
       actions: ['iam:CreateRole', 'iam:PutRolePermissionsBoundary', 'iam:PutRolePolicy', 'iam:UpdateAssumeRolePolicy'],
       resources: environmentRoles,
       conditions: withBoundary,
+    }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      // The boundary scopes a role by its tags: once a role carries them (at CreateRole) they never change,
+      // so a step can never move a role to another environment's resources.
+      sid: 'NeverRetagAnEnvironmentRole',
+      effect: iam.Effect.DENY,
+      actions: ['iam:TagRole', 'iam:UntagRole'],
+      resources: ['*'],
+      conditions: { Null: { [`aws:ResourceTag/${TAG.environment}`]: 'false' } },
     }),
   );
   fn.addToRolePolicy(

@@ -43,16 +43,6 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
     // ---- The permissions boundary: an upper limit, not a grant. Nothing is allowed by it alone.
     {
       construct: boundary,
-      rule: wildcardResource(bucketPattern),
-      reason: `The permissions boundary is a ceiling, not a grant: each environment's own role policy narrows it to its one bucket; ${PER_ENVIRONMENT_NAMES}.`,
-    },
-    {
-      construct: boundary,
-      rule: wildcardResource(`${bucketPattern}/*`),
-      reason: `The permissions boundary is a ceiling, not a grant: each job role's policy narrows it to its own bucket's objects; ${PER_ENVIRONMENT_NAMES}.`,
-    },
-    {
-      construct: boundary,
       rule: 'AwsSolutions-IAM5[Action::ecs:Submit*]',
       reason:
         'The boundary allows at most what the AWS managed AmazonEC2ContainerServiceforEC2Role grants the ECS agent, which is ecs:Submit* (task, container and attachment state changes).',
@@ -65,13 +55,9 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
     },
     {
       construct: boundary,
-      rule: wildcardResource(`${batchArn}:job-queue/${prefix}-*`),
-      reason: `Job queues are ${prefix}-<environment>; each access role's own policy names its environment's queue only; ${PER_ENVIRONMENT_NAMES}.`,
-    },
-    {
-      construct: boundary,
-      rule: wildcardResource(rolePattern('job')),
-      reason: `The Metaflow client passes its environment's job role (${prefix}-<environment>-job) to ECS tasks only; each access role's own policy names its environment's job role only; ${PER_ENVIRONMENT_NAMES}.`,
+      rule: wildcardResource(`arn:${partition}:s3:::<aws:PrincipalTag/mfenv:bucket>/*`),
+      reason:
+        "The objects of the role's own environment bucket: the bucket is the role's mfenv:bucket tag, set when the role is created and never changed after (the IAM steps may not retag a role).",
     },
     {
       construct: boundary,

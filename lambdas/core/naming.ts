@@ -19,6 +19,11 @@ export const TAG = {
   environment: 'mfenv:environment',
   owner: 'mfenv:owner',
   managedBy: 'managed-by',
+  /**
+   * On roles only: the environment's bucket. The permissions boundary reads it (and mfenv:environment) as
+   * `${aws:PrincipalTag/...}`, so each role's ceiling is its own environment's resources, not every mfenv one.
+   */
+  bucket: 'mfenv:bucket',
 } as const;
 
 export function namesFor(deployment: Deployment, environmentName: string) {
@@ -82,6 +87,11 @@ export function tagsFor(deployment: Deployment, environmentName: string, owner: 
     [TAG.owner]: owner,
     [TAG.managedBy]: deployment.stackName,
   };
+}
+
+/** Tags of an environment's IAM roles: the common ones plus the bucket the boundary scopes them to. */
+export function roleTagListFor(deployment: Deployment, environmentName: string, owner: string) {
+  return [...tagListFor(deployment, environmentName, owner), { Key: TAG.bucket, Value: namesFor(deployment, environmentName).bucket }];
 }
 
 /** Same tags in the `[{Key, Value}]` shape that IAM and S3 take. */

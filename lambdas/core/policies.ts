@@ -294,11 +294,13 @@ export function permissionsBoundaryName(stackName: string): string {
 
 /**
  * The permissions boundary every role the workflows create must carry (the provisioning roles may create
- * a role only with this boundary attached). It is the most any environment role can ever do: the ECS
- * agent's work on a Batch instance, object access to mfenv buckets, and what the Metaflow client does with
- * an environment (through its access role): Batch jobs on mfenv queues, passing mfenv job roles to ECS
- * tasks, reading Batch job logs. No other IAM action, no STS, nothing else, so a bug in a step cannot mint
- * a powerful role.
+ * a role only with this boundary attached). It is the most any environment role can ever do, and it is
+ * per environment: the resources are built from the role's own tags (`${aws:PrincipalTag/mfenv:bucket}`,
+ * `${aws:PrincipalTag/mfenv:environment}`), set when the role is created and never changed after, so a role
+ * of alice's environment can never reach bob's bucket, queue or job role whatever its own policy says. A
+ * role without the tags matches nothing (a missing policy variable matches no resource). What it allows:
+ * the ECS agent's work on a Batch instance, object access to the environment's bucket, and what the
+ * Metaflow client does with the environment (through its access role). No other IAM action, no STS.
  */
 export function permissionsBoundaryPolicy(
   prefix: string,
@@ -306,12 +308,14 @@ export function permissionsBoundaryPolicy(
   where: { accountId: string; region: string } = { accountId: '*', region: '*' },
 ): PolicyDocument {
   const { accountId, region } = where;
+  const environment = '${aws:PrincipalTag/mfenv:environment}';
+  const bucket = '${aws:PrincipalTag/mfenv:bucket}';
   return document(
     {
-      Sid: 'EnvironmentBuckets',
+      Sid: 'OwnEnvironmentBucket',
       Effect: 'Allow',
       Action: ['s3:ListBucket', 's3:GetBucketLocation', 's3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
-      Resource: [`arn:${partition}:s3:::${prefix}-*`, `arn:${partition}:s3:::${prefix}-*/*`],
+      Resource: [`arn:${partition}:s3:::${bucket}`, `arn:${partition}:s3:::${bucket}/*`],
     },
     {
       // What AmazonEC2ContainerServiceforEC2Role grants the ECS agent on a Batch container instance.
@@ -344,19 +348,19 @@ export function permissionsBoundaryPolicy(
       Resource: '*',
     },
     {
-      Sid: 'MetaflowClientSubmitToEnvironmentQueues',
+      Sid: 'MetaflowClientSubmitToOwnQueue',
       Effect: 'Allow',
       Action: ['batch:RegisterJobDefinition', 'batch:SubmitJob'],
       Resource: [
         `arn:${partition}:batch:${region}:${accountId}:job-definition/metaflow_*`,
-        `arn:${partition}:batch:${region}:${accountId}:job-queue/${prefix}-*`,
+        `arn:${partition}:batch:${region}:${accountId}:job-queue/${prefix}-${environment}`,
       ],
     },
     {
-      Sid: 'MetaflowClientPassJobRoles',
+      Sid: 'MetaflowClientPassOwnJobRole',
       Effect: 'Allow',
       Action: 'iam:PassRole',
-      Resource: `arn:${partition}:iam::${accountId}:role/${prefix}/${prefix}-*-job`,
+      Resource: `arn:${partition}:iam::${accountId}:role/${prefix}/${prefix}-${environment}-job`,
       Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
     },
     {

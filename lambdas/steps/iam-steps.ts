@@ -32,7 +32,7 @@ import { batchClient, iamClient } from '../core/clients';
 import type { WorkflowEnvironment } from '../core/environment';
 import { ResourceConflictError, TransientError } from '../core/errors';
 import { logger } from '../core/logger';
-import { namesFor, tagListFor } from '../core/naming';
+import { namesFor, roleTagListFor } from '../core/naming';
 import {
   type PolicyDocument,
   accessRolePolicy,
@@ -70,7 +70,8 @@ function context(environment: WorkflowEnvironment) {
   const deployment = currentDeployment();
   return {
     names: namesFor(deployment, environment.name),
-    tags: tagListFor(deployment, environment.name, environment.owner),
+    // Roles carry the bucket tag too: the boundary scopes each role to its own environment by its tags.
+    tags: roleTagListFor(deployment, environment.name, environment.owner),
   };
 }
 

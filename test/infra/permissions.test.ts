@@ -108,7 +108,7 @@ describe('the permissions of the functions and state machines', () => {
     expect(allows.filter((statement) => list(statement.Action).includes('iam:AttachRolePolicy'))).toEqual([]);
   });
 
-  it('forbids the IAM steps to remove a boundary, swap it, or change the boundary policy', () => {
+  it('forbids the IAM steps to remove a boundary, swap it, change the boundary policy, or retag a role of an environment', () => {
     // prepare
     const denies = roles.iam.filter((statement) => statement.Effect === 'Deny');
 
@@ -122,6 +122,12 @@ describe('the permissions of the functions and state machines', () => {
     ]);
     for (const action of ['iam:CreatePolicyVersion', 'iam:DeletePolicy', 'iam:SetDefaultPolicyVersion']) {
       expect(denied(action)).toEqual([expect.objectContaining({ Resource: boundaryRef })]);
+    }
+    // The boundary scopes a role by its tags: a role that carries them can never be retagged.
+    for (const action of ['iam:TagRole', 'iam:UntagRole']) {
+      expect(denied(action)).toEqual([
+        expect.objectContaining({ Resource: '*', Condition: { Null: { 'aws:ResourceTag/mfenv:environment': 'false' } } }),
+      ]);
     }
   });
 
@@ -150,8 +156,8 @@ describe('the permissions of the functions and state machines', () => {
     // Job roles go to ECS tasks, passed by the Metaflow client through an access role: only the boundary (the
     // ceiling of every environment role) mentions it, and no step function may do it.
     const toEcsTasks = passRole.filter((statement) => statement.Condition!.StringEquals!['iam:PassedToService'] === 'ecs-tasks.amazonaws.com');
-    expect(toEcsTasks.map((statement) => statement.Sid)).toEqual(['MetaflowClientPassJobRoles']);
-    for (const resource of toEcsTasks.flatMap((statement) => list(statement.Resource))) expect(resource).toMatch(/:role\/mfenv\/mfenv-\*-job$/);
+    expect(toEcsTasks.map((statement) => statement.Sid)).toEqual(['MetaflowClientPassOwnJobRole']);
+    for (const resource of toEcsTasks.flatMap((statement) => list(statement.Resource))) expect(resource).toMatch(/:role\/mfenv\/mfenv-\$\{aws:PrincipalTag\/mfenv:environment\}-job$/);
     const stepStatements = Object.values(roles).flat();
     expect(stepStatements.filter((statement) => list(statement.Action).includes('iam:PassRole')).map((s) => s.Condition?.StringEquals?.['iam:PassedToService'])).not.toContain(
       'ecs-tasks.amazonaws.com',

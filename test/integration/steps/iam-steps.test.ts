@@ -46,6 +46,8 @@ const boundaryArn = () => process.env[SETTING.permissionsBoundaryArn];
 const decode = (document: string | undefined) => JSON.parse(decodeURIComponent(document ?? ''));
 const tagMap = (tags: Array<{ Key?: string; Value?: string }> = []) => Object.fromEntries(tags.map((tag) => [tag.Key, tag.Value]));
 const otherTeamsTrust = JSON.stringify(instanceRoleTrustPolicy());
+/** An environment role's tags: the common ones and the bucket the boundary scopes it to (roleTagListFor). */
+const roleTags = (name: string) => ({ ...tagsFor(currentDeployment(), name, OWNER), [TAG.bucket]: namesOf(name).bucket });
 
 async function roleExists(roleName: string): Promise<boolean> {
   return iam.send(new GetRoleCommand({ RoleName: roleName })).then(
@@ -76,7 +78,7 @@ describe('createJobRole', () => {
     expect(Role?.Path).toBe('/mfenv/');
     expect(Role?.PermissionsBoundary?.PermissionsBoundaryArn).toBe(boundaryArn());
     expect(decode(Role?.AssumeRolePolicyDocument)).toEqual(jobRoleTrustPolicy(EMULATOR_ACCOUNT_ID));
-    expect(tagMap(Role?.Tags)).toEqual(tagsFor(currentDeployment(), environment.name, OWNER));
+    expect(tagMap(Role?.Tags)).toEqual(roleTags(environment.name));
     const inline = await iam.send(new GetRolePolicyCommand({ RoleName: names.jobRoleName, PolicyName: JOB_ROLE_INLINE_POLICY }));
     expect(decode(inline.PolicyDocument)).toEqual(jobRolePolicy(names));
   });
@@ -156,14 +158,14 @@ describe('createInstanceRole', () => {
     expect(Role?.Path).toBe('/mfenv/');
     expect(Role?.PermissionsBoundary?.PermissionsBoundaryArn).toBe(boundaryArn());
     expect(decode(Role?.AssumeRolePolicyDocument)).toEqual(instanceRoleTrustPolicy());
-    expect(tagMap(Role?.Tags)).toEqual(tagsFor(currentDeployment(), environment.name, OWNER));
+    expect(tagMap(Role?.Tags)).toEqual(roleTags(environment.name));
     // No managed policy (AWS's ECS one reaches every cluster): scopeInstanceRole writes its own once the cluster exists.
     const { AttachedPolicies } = await iam.send(new ListAttachedRolePoliciesCommand({ RoleName: names.instanceRoleName }));
     expect(AttachedPolicies).toEqual([]);
     const { InstanceProfile } = await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: names.instanceProfileName }));
     expect(InstanceProfile?.Arn).toBe(names.instanceProfileArn);
     expect(InstanceProfile?.Path).toBe('/mfenv/');
-    expect(tagMap(InstanceProfile?.Tags)).toEqual(tagsFor(currentDeployment(), environment.name, OWNER));
+    expect(tagMap(InstanceProfile?.Tags)).toEqual(roleTags(environment.name));
     expect(InstanceProfile?.Roles?.map((role) => role.RoleName)).toEqual([names.instanceRoleName]);
   });
 
@@ -246,7 +248,7 @@ describe('createAccessRole', () => {
     expect(Role?.Arn).toBe(names.accessRoleArn);
     expect(Role?.Path).toBe('/mfenv/');
     expect(Role?.PermissionsBoundary?.PermissionsBoundaryArn).toBe(boundaryArn());
-    expect(tagMap(Role?.Tags)).toEqual(tagsFor(currentDeployment(), environment.name, OWNER));
+    expect(tagMap(Role?.Tags)).toEqual(roleTags(environment.name));
     const trust = decode(Role?.AssumeRolePolicyDocument);
     expect(trust).toEqual(accessRoleTrustPolicy({ owner: OWNER, ownerUniqueId: 'AIDAALICE0123456789', admins: [ADMIN] }));
     expect(trust.Statement.map((statement: { Sid: string }) => statement.Sid)).toEqual(['Owner', 'Admin1']);

@@ -250,7 +250,18 @@ describe.each([
 // What alice's access role may do, with its inline policy AND the permissions boundary it carries.
 // ---------------------------------------------------------------------------------------------------------
 
-const aliceAccess = roleSession(alice.accessRoleName, 'AROAALICEACCESS000001', 'alice', alice.iamPath);
+/**
+ * A role of an environment carries the tags the boundary reads (mfenv:environment, mfenv:bucket); AWS puts
+ * a role's tags in every request of its sessions as aws:PrincipalTag/<key>.
+ */
+function taggedFor(caller: Caller, names: typeof alice, environment: string): Caller {
+  return {
+    ...caller,
+    context: { ...caller.context, 'aws:PrincipalTag/mfenv:environment': environment, 'aws:PrincipalTag/mfenv:bucket': names.bucket },
+  };
+}
+
+const aliceAccess = taggedFor(roleSession(alice.accessRoleName, 'AROAALICEACCESS000001', 'alice', alice.iamPath), alice, 'alice');
 const batchArn = (resource: string) => `arn:aws:batch:${REGION}:${ACCOUNT}:${resource}`;
 const HTTPS = { 'aws:SecureTransport': 'true' };
 
@@ -342,7 +353,10 @@ describe.each([
 // ---------------------------------------------------------------------------------------------------------
 
 const ALLOW_EVERYTHING = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] };
-const rogue = roleSession('mfenv-rogue-instance', 'AROAROGUEINSTANCE0001', 'i-0123456789abcdef0', alice.iamPath);
+/** A role of alice's environment (its tags say so) whose own policy went rogue. */
+const rogue = taggedFor(roleSession('mfenv-rogue-instance', 'AROAROGUEINSTANCE0001', 'i-0123456789abcdef0', alice.iamPath), alice, 'alice');
+/** The same, had it been created without the tags: the boundary's policy variables then match nothing. */
+const untaggedRogue = roleSession('mfenv-rogue-instance', 'AROAROGUEINSTANCE0002', 'i-0123456789abcdef1', alice.iamPath);
 /** A role whose trust admits the whole account: the caller's identity policy decides (and so its boundary). */
 const accountWideTrust = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'sts:AssumeRole' }] };
 
@@ -358,10 +372,36 @@ const cappedRows: ActionRow[] = [
   { what: 'ec2:RunInstances', action: 'ec2:RunInstances', resource: `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/i-0123456789abcdef0`, expected: 'ImplicitlyDenied' },
   { what: 'batch:SubmitJob to a queue outside mfenv', action: 'batch:SubmitJob', resource: batchArn('job-queue/production'), expected: 'ImplicitlyDenied' },
   { what: 'batch:SubmitJob to an mfenv queue in another region', action: 'batch:SubmitJob', resource: `arn:aws:batch:eu-west-1:${ACCOUNT}:job-queue/mfenv-alice`, expected: 'ImplicitlyDenied' },
-  // What the boundary does let through is stack-wide, not per environment: each role's own policy narrows it.
-  { what: 's3:GetObject in an mfenv bucket', action: 's3:GetObject', resource: `${bob.bucketArn}/metaflow/x`, resourceAccount: ACCOUNT, expected: 'Allowed' },
-  { what: 'batch:SubmitJob to an mfenv queue', action: 'batch:SubmitJob', resource: bob.jobQueueArn, expected: 'Allowed' },
+  // The boundary is per environment: from the role's own tags, its own bucket, queue and job role only.
+  { what: "s3:GetObject in its own environment's bucket", action: 's3:GetObject', resource: `${alice.bucketArn}/metaflow/x`, resourceAccount: ACCOUNT, expected: 'Allowed' },
+  { what: "s3:GetObject in bob's bucket", action: 's3:GetObject', resource: `${bob.bucketArn}/metaflow/x`, resourceAccount: ACCOUNT, expected: 'ImplicitlyDenied' },
+  { what: "s3:PutObject in bob's bucket", action: 's3:PutObject', resource: `${bob.bucketArn}/metaflow/x`, resourceAccount: ACCOUNT, expected: 'ImplicitlyDenied' },
+  { what: "batch:SubmitJob to its own environment's queue", action: 'batch:SubmitJob', resource: alice.jobQueueArn, expected: 'Allowed' },
+  { what: "batch:SubmitJob to bob's queue", action: 'batch:SubmitJob', resource: bob.jobQueueArn, expected: 'ImplicitlyDenied' },
+  { what: "iam:PassRole of its own environment's job role to ecs-tasks", action: 'iam:PassRole', resource: alice.jobRoleArn, context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' }, expected: 'Allowed' },
+  { what: "iam:PassRole of bob's job role to ecs-tasks", action: 'iam:PassRole', resource: bob.jobRoleArn, context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' }, expected: 'ImplicitlyDenied' },
 ];
+
+describe('a role created without the environment tags gets nothing from the boundary', () => {
+  it.each([
+    ['s3:GetObject', `${alice.bucketArn}/metaflow/x`, {}],
+    ['batch:SubmitJob', alice.jobQueueArn, {}],
+    ['iam:PassRole', alice.jobRoleArn, { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' }],
+  ])('%s on %s → ImplicitlyDenied', async (action, resource, context) => {
+    // act
+    const decision = await evaluate({
+      identity: ALLOW_EVERYTHING,
+      boundary,
+      action,
+      resource,
+      resourceAccount: ACCOUNT,
+      principal: untaggedRogue.principal,
+      context: { ...untaggedRogue.context, ...context },
+    });
+    // assess
+    expect(decision).toBe('ImplicitlyDenied');
+  });
+});
 
 describe('the permissions boundary caps a role whose own policy allows everything', () => {
   it.each(cappedRows)('$what → $expected', async ({ action, resource, resourceAccount, context, resourcePolicy, expected }) => {
@@ -407,7 +447,7 @@ describe('the permissions boundary caps a role whose own policy allows everythin
 // ---------------------------------------------------------------------------------------------------------
 
 describe("alice's job role", () => {
-  const task = roleSession(alice.jobRoleName, 'AROAALICEJOB000000001', 'ecs-task-0123', alice.iamPath);
+  const task = taggedFor(roleSession(alice.jobRoleName, 'AROAALICEJOB000000001', 'ecs-task-0123', alice.iamPath), alice, 'alice');
 
   it.each<{ who: string; caller: Caller; expected: Decision }>([
     { who: 'ECS tasks of this account', caller: asService({ principal: 'ecs-tasks.amazonaws.com', sourceAccount: ACCOUNT }), expected: 'Allowed' },

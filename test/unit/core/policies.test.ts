@@ -142,18 +142,18 @@ describe('access role trust', () => {
 });
 
 describe('permissions boundary', () => {
-  it('allows no IAM but passing job roles to ECS tasks, no STS, and nothing outside mfenv buckets for S3', () => {
+  it("allows no IAM but passing the role's own job role to ECS tasks, no STS, and S3 on the role's own bucket only", () => {
     // act
     const boundary = permissionsBoundaryPolicy('mfenv', 'aws', { accountId: '123456789012', region: 'us-east-1' });
     const actions = boundary.Statement.flatMap(actionsOf);
     // assess
     expect(actions.filter((action) => action.startsWith('iam:'))).toEqual(['iam:PassRole']);
     const passRole = boundary.Statement.find((statement) => actionsOf(statement).includes('iam:PassRole'))!;
-    expect(resourcesOf(passRole)).toEqual(['arn:aws:iam::123456789012:role/mfenv/mfenv-*-job']);
+    expect(resourcesOf(passRole)).toEqual(['arn:aws:iam::123456789012:role/mfenv/mfenv-${aws:PrincipalTag/mfenv:environment}-job']);
     expect(passRole.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
     expect(actions.some((action) => action.startsWith('sts:') || action === '*')).toBe(false);
     const s3 = boundary.Statement.filter((statement) => actionsOf(statement).some((a) => a.startsWith('s3:')));
-    expect(s3.flatMap(resourcesOf).every((resource) => resource.startsWith('arn:aws:s3:::mfenv-'))).toBe(true);
+    expect(s3.flatMap(resourcesOf)).toEqual(['arn:aws:s3:::${aws:PrincipalTag/mfenv:bucket}', 'arn:aws:s3:::${aws:PrincipalTag/mfenv:bucket}/*']);
     expect(boundary.Statement.every((statement) => statement.Effect === 'Allow')).toBe(true);
   });
 });
