@@ -6,6 +6,7 @@
  */
 import type { Node } from 'constructs';
 import { AdminArn, IDENTITY_CENTER_ROLE_PREFIX, parsePrincipal } from '../lambdas/core/access';
+import { blockCount } from '../lambdas/core/network';
 import { TRUST_POLICY_MAX_LENGTH, accessRoleTrustPolicy } from '../lambdas/core/policies';
 import { SETTING_DEFAULTS, SPOT_ALLOCATION_STRATEGIES, type SpotAllocationStrategy } from '../lambdas/core/settings';
 
@@ -34,6 +35,10 @@ export interface MfenvConfig {
   batchServiceRoleArn?: string;
   /** Days a DELETED record stays readable before DynamoDB's TTL removes it. */
   deletedRecordRetentionDays: number;
+  /** Each environment in subnets of its own, its bucket reachable by its roles only from them (default on). */
+  networkIsolation: boolean;
+  /** The IPv4 range environment subnets are carved from (a /23 per environment). */
+  environmentSubnetRange: string;
 }
 
 /** Context keys, so README, cdk.json and this file agree on the spelling. */
@@ -52,7 +57,21 @@ export const CONTEXT = {
   availabilityZones: 'mfenv:availabilityZones',
   batchServiceRoleArn: 'mfenv:batchServiceRoleArn',
   deletedRecordRetentionDays: 'mfenv:deletedRecordRetentionDays',
+  networkIsolation: 'mfenv:networkIsolation',
+  environmentSubnetRange: 'mfenv:environmentSubnetRange',
 } as const satisfies Record<keyof MfenvConfig, string>;
+
+/**
+ * Address space of the shared VPC, the one the stack creates and the one local mode creates in the
+ * emulator: a /20 per zone leaves room for thousands of Batch instances.
+ */
+export const VPC_CIDR = '10.20.0.0/16';
+
+/**
+ * The range each environment's own subnets are carved from when the stack creates the VPC: the upper half
+ * of VPC_CIDR, clear of the shared /20 subnets at its start: 64 blocks of /23, one per environment.
+ */
+export const DEFAULT_ENVIRONMENT_SUBNET_RANGE = `${VPC_CIDR.split('.').slice(0, 2).join('.')}.128.0/17`;
 
 /** The functions' own defaults (lambdas/core/settings.ts), so a setting left out means the same everywhere. */
 export const DEFAULT_CONFIG: MfenvConfig = {
@@ -66,13 +85,9 @@ export const DEFAULT_CONFIG: MfenvConfig = {
   callerPrincipalArns: [],
   availabilityZones: [],
   deletedRecordRetentionDays: Number(SETTING_DEFAULTS.deletedRecordRetentionDays),
+  networkIsolation: SETTING_DEFAULTS.networkIsolation === 'true',
+  environmentSubnetRange: DEFAULT_ENVIRONMENT_SUBNET_RANGE,
 };
-
-/**
- * Address space of the shared VPC, the one the stack creates and the one local mode creates in the
- * emulator: a /20 per zone leaves room for thousands of Batch instances.
- */
-export const VPC_CIDR = '10.20.0.0/16';
 
 /** A deploy-time setting is wrong. The message names the context key and what it accepts. */
 export class ConfigError extends Error {
@@ -89,6 +104,7 @@ const PREFIX_PATTERN = /^[a-z][a-z0-9]{1,15}$/;
 const STACK_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9-]{0,39}$/;
 const ORGANIZATION_ID_PATTERN = /^o-[a-z0-9]{10,32}$/;
 const VPC_ID_PATTERN = /^vpc-[0-9a-f]{8,17}$/;
+const CIDR_PATTERN = /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/;
 const AVAILABILITY_ZONE_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d[a-z]$/;
 const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 /** An IAM user or role ARN pattern as ArnLike reads it: `*` and `?` anywhere in the name or path. */
@@ -115,6 +131,14 @@ function text(read: ContextReader, key: keyof MfenvConfig, pattern: RegExp, acce
     throw new ConfigError(`Context ${CONTEXT[key]} is ${JSON.stringify(value)}; it must be ${accepts}.`);
   }
   return value;
+}
+
+function flag(read: ContextReader, key: keyof MfenvConfig, fallback: boolean): boolean {
+  const value = read(CONTEXT[key]);
+  if (isUnset(value)) return fallback;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new ConfigError(`Context ${CONTEXT[key]} is ${JSON.stringify(value)}; it must be true or false.`);
 }
 
 function integer(read: ContextReader, key: keyof MfenvConfig, min: number, max: number, fallback: number): number {
@@ -239,6 +263,10 @@ export function readConfig(node: Pick<Node, 'tryGetContext'>): MfenvConfig {
     availabilityZones: list(read, 'availabilityZones', AVAILABILITY_ZONE_PATTERN, 'an availability zone name like us-east-1a'),
     batchServiceRoleArn: text(read, 'batchServiceRoleArn', ROLE_ARN_PATTERN, 'an IAM role ARN'),
     deletedRecordRetentionDays: integer(read, 'deletedRecordRetentionDays', 1, 3650, DEFAULT_CONFIG.deletedRecordRetentionDays),
+    networkIsolation: flag(read, 'networkIsolation', DEFAULT_CONFIG.networkIsolation),
+    environmentSubnetRange:
+      text(read, 'environmentSubnetRange', CIDR_PATTERN, 'an IPv4 range like 10.20.128.0/17 (a /23 per environment)') ??
+      DEFAULT_CONFIG.environmentSubnetRange,
   };
 
   const trustLength = longestAccessRoleTrust(config.admins);
@@ -261,6 +289,25 @@ export function readConfig(node: Pick<Node, 'tryGetContext'>): MfenvConfig {
       `Context ${CONTEXT.callerPrincipalArns} admits none of these admins: ${lockedOut.join(', ')}. Add a pattern that matches them, ` +
         'or they cannot call the API.',
     );
+  }
+  if (config.networkIsolation) {
+    if (config.vpcId && isUnset(read(CONTEXT.environmentSubnetRange))) {
+      throw new ConfigError(
+        `Context ${CONTEXT.environmentSubnetRange} is needed with ${CONTEXT.vpcId}: name a free range of that VPC for the environments' own subnets ` +
+          `(a /23 per environment), or turn ${CONTEXT.networkIsolation} off.`,
+      );
+    }
+    let blocks: number;
+    try {
+      blocks = blockCount(config.environmentSubnetRange);
+    } catch (error) {
+      throw new ConfigError(`Context ${CONTEXT.environmentSubnetRange}: ${(error as Error).message}`);
+    }
+    if (blocks < config.maxEnvironments) {
+      throw new ConfigError(
+        `Context ${CONTEXT.environmentSubnetRange} (${config.environmentSubnetRange}) holds ${blocks} blocks of /23, fewer than ${CONTEXT.maxEnvironments} (${config.maxEnvironments}): give a larger range or lower the limit.`,
+      );
+    }
   }
   if (config.vpcId && config.availabilityZones.length > 0) {
     throw new ConfigError(

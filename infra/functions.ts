@@ -192,6 +192,64 @@ export function bindNetwork(fn: MfenvFunction, subnets: ec2.ISubnet[], securityG
   );
 }
 
+/** What network isolation needs to know: whether it is on, and the shared VPC, route table and S3 endpoint. */
+export interface IsolationSettings {
+  enabled: boolean;
+  vpcId: string;
+  routeTableId: string;
+  s3EndpointId: string;
+  environmentSubnetRange: string;
+}
+
+/** The isolation settings a function reads (which of them: `keys`). */
+export function bindIsolation(fn: MfenvFunction, isolation: IsolationSettings, keys: readonly (keyof Omit<IsolationSettings, 'enabled'>)[]): void {
+  fn.setSetting('networkIsolation', String(isolation.enabled));
+  for (const key of keys) fn.setSetting(key, isolation[key]);
+}
+
+/**
+ * The registry items that record which environment holds which address block (`NETWORK#<n>`, see
+ * lambdas/core/network.ts): claimed and released with conditional writes, and nothing else of the table.
+ */
+export function bindNetworkBlocks(fn: MfenvFunction, table: dynamodb.ITable): void {
+  fn.setSetting('tableName', table.tableName);
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: 'ClaimNetworkBlocks',
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+      resources: [table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['NETWORK#*'] } },
+    }),
+  );
+}
+
+/**
+ * Environment subnets in the shared VPC: created only tagged as this deployment's, changed and deleted only
+ * when so tagged, joined only to the shared route table.
+ */
+export function bindEnvironmentSubnets(fn: MfenvFunction, vpcId: string, routeTableId: string, stackName: string): void {
+  const stack = Stack.of(fn);
+  const vpcArn = stack.formatArn({ service: 'ec2', resource: 'vpc', resourceName: vpcId });
+  const routeTableArn = stack.formatArn({ service: 'ec2', resource: 'route-table', resourceName: routeTableId });
+  const subnets = stack.formatArn({ service: 'ec2', resource: 'subnet', resourceName: '*' });
+  const ours = { StringEquals: { [`aws:ResourceTag/${TAG.managedBy}`]: stackName } };
+  const statements: iam.PolicyStatementProps[] = [
+    // EC2 Describe calls support no resource-level permissions.
+    { sid: 'DescribeNetwork', actions: ['ec2:DescribeSubnets', 'ec2:DescribeRouteTables'], resources: ['*'] },
+    { sid: 'CreateSubnetsInTheSharedVpc', actions: ['ec2:CreateSubnet'], resources: [vpcArn] },
+    {
+      sid: 'CreateSubnetsTaggedAsOurs',
+      actions: ['ec2:CreateSubnet'],
+      resources: [subnets],
+      conditions: { StringEquals: { [`aws:RequestTag/${TAG.managedBy}`]: stackName } },
+    },
+    { sid: 'TagSubnetsAtCreation', actions: ['ec2:CreateTags'], resources: [subnets], conditions: { StringEquals: { 'ec2:CreateAction': 'CreateSubnet' } } },
+    { sid: 'ChangeOurSubnets', actions: ['ec2:ModifySubnetAttribute', 'ec2:DeleteSubnet', 'ec2:AssociateRouteTable'], resources: [subnets], conditions: ours },
+    { sid: 'JoinTheSharedRouteTable', actions: ['ec2:AssociateRouteTable', 'ec2:DisassociateRouteTable'], resources: [routeTableArn] },
+  ];
+  for (const statement of statements) fn.addToRolePolicy(new iam.PolicyStatement(statement));
+}
+
 /**
  * The service role of the compute environments. Unset (the default), the function learns none and names
  * none: Batch then uses its service-linked role, and creates it in an account that has none yet, which

@@ -25,7 +25,7 @@ const PER_ENVIRONMENT_NAMES =
 const XRAY = 'X-Ray (tracing is on) grants xray:PutTraceSegments and PutTelemetryRecords, which support no resource-level permissions';
 
 export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledgement[] {
-  const { registry, bucket, iam, batch } = stack.workflows.stepFunctions;
+  const { registry, bucket, iam, network, batch } = stack.workflows.stepFunctions;
   const { provision, teardown } = stack.workflows.stateMachines;
   // An environment-agnostic stack shows pseudo parameters; one with an account and region (mfenv:vpcId) the values.
   const partition = shown(stack.partition, 'Partition');
@@ -100,6 +100,17 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
       construct: iam.role,
       rule: wildcardResource(rolePattern('access')),
       reason: `Access roles are ${prefix}-<environment>-access under /${prefix}/; created only with the permissions boundary, their trust naming the environment's owner and the admins; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: network.role,
+      rule: wildcardResource('*'),
+      reason: `${XRAY}. EC2 DescribeSubnets and DescribeRouteTables support no resource-level permissions either.`,
+    },
+    {
+      construct: network.role,
+      rule: wildcardResource(`arn:${partition}:ec2:${shown(stack.region, 'Region')}:${account}:subnet/*`),
+      reason:
+        "Subnet ids are made by EC2 when created: a subnet may be created only tagged managed-by this stack, tags only at creation, and changed, joined to the shared route table or deleted only when so tagged (aws:ResourceTag).",
     },
     {
       construct: batch.role,

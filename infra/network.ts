@@ -27,6 +27,13 @@ export class Network extends Construct {
   readonly vpc: ec2.IVpc;
   readonly subnets: ec2.ISubnet[];
   readonly securityGroup: ec2.SecurityGroup;
+  /**
+   * The S3 gateway endpoint (free): S3 traffic of the Batch instances stays in the VPC, and bucket policies
+   * can require it (aws:SourceVpce) together with the instances' addresses (aws:VpcSourceIp).
+   */
+  readonly s3Endpoint: ec2.GatewayVpcEndpoint;
+  /** The route table environment subnets join: the shared public subnets' (internet gateway + S3 endpoint). */
+  readonly routeTableId: string;
 
   constructor(scope: Construct, id: string, props: NetworkProps) {
     super(scope, id);
@@ -37,6 +44,11 @@ export class Network extends Construct {
         `The VPC ${props.vpcId} (context ${CONTEXT.vpcId}) has no public subnets; Batch instances need subnets routed to an internet gateway.`,
       );
     }
+    this.s3Endpoint = this.vpc.addGatewayEndpoint('S3', {
+      service: ec2.GatewayVpcEndpointAwsService.S3,
+      subnets: [{ subnets: this.subnets }],
+    });
+    this.routeTableId = this.subnets[0]!.routeTable.routeTableId;
     this.securityGroup = new ec2.SecurityGroup(this, 'BatchInstances', {
       vpc: this.vpc,
       description: 'mfenv Batch instances: no inbound traffic, outbound to ECS, ECR, S3 and package mirrors',

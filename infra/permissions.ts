@@ -127,6 +127,9 @@ export const STEP_PERMISSIONS: Record<StepFunctionId, (patterns: ResourcePattern
     }),
   ],
 
+  // Its grants need the VPC and route table: they come with bindEnvironmentSubnets and bindNetworkBlocks.
+  network: () => [],
+
   batch: (p) => [
     statement({
       sid: 'ManageEnvironmentComputeAndQueues',

@@ -24,7 +24,11 @@ import {
   bindBatchServiceRole,
   bindDeployment,
   bindNetwork,
+  bindEnvironmentSubnets,
+  bindIsolation,
+  bindNetworkBlocks,
   bindPermissionsBoundary,
+  type IsolationSettings,
   bindRegistry,
   bindStateMachine,
   type DeploymentSettings,
@@ -43,6 +47,17 @@ export interface WorkflowsProps {
   boundaryArn: string;
   /** Service role the compute environments name; undefined: none, so Batch uses its service-linked role. */
   batchServiceRoleArn?: string;
+}
+
+/** Network isolation as the functions read it: on or off (context mfenv:networkIsolation), and where. */
+function isolationOf(c: WorkflowsProps): IsolationSettings {
+  return {
+    enabled: c.config.networkIsolation,
+    vpcId: c.network.vpc.vpcId,
+    routeTableId: c.network.routeTableId,
+    s3EndpointId: c.network.s3Endpoint.vpcEndpointId,
+    environmentSubnetRange: c.config.environmentSubnetRange,
+  };
 }
 
 /**
@@ -89,6 +104,8 @@ const STEP_BINDINGS: Record<StepFunctionId, (fn: MfenvFunction, context: Binding
   bucket: (fn, c) => {
     bindRegistry(fn, c.table, 'read');
     fn.setSetting('bucketTlsOnly', 'true');
+    // The bucket policy admits the environment's roles only through the endpoint, from the VPC.
+    bindIsolation(fn, isolationOf(c), ['vpcId', 's3EndpointId']);
   },
   iam: (fn, c) => {
     bindRegistry(fn, c.table, 'read');
@@ -96,9 +113,16 @@ const STEP_BINDINGS: Record<StepFunctionId, (fn: MfenvFunction, context: Binding
     // Admins may assume every access role: its trust policy names them.
     fn.setSetting('admins', c.config.admins.join(','));
   },
+  network: (fn, c) => {
+    bindNetworkBlocks(fn, c.table);
+    fn.setSetting('subnetIds', c.network.subnets.map((subnet) => subnet.subnetId).join(','));
+    bindIsolation(fn, isolationOf(c), ['vpcId', 'routeTableId', 'environmentSubnetRange']);
+    bindEnvironmentSubnets(fn, c.network.vpc.vpcId, c.network.routeTableId, c.deployment.stackName);
+  },
   batch: (fn, c) => {
     bindRegistry(fn, c.table, 'read');
     bindNetwork(fn, c.network.subnets, c.network.securityGroup);
+    bindIsolation(fn, isolationOf(c), ['vpcId']);
     // Checked again where capacity is bought (createComputeEnvironment).
     fn.setSetting('maxVcpusCeiling', String(c.config.maxVcpusCeiling));
     bindBatchServiceRole(fn, c.batchServiceRoleArn);

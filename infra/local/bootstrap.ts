@@ -9,6 +9,7 @@ import {
   CreateRouteCommand,
   CreateRouteTableCommand,
   CreateSecurityGroupCommand,
+  CreateVpcEndpointCommand,
   CreateSubnetCommand,
   CreateVpcCommand,
   AssociateRouteTableCommand,
@@ -19,8 +20,8 @@ import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aw
 import { CreatePolicyCommand, CreateServiceLinkedRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { permissionsBoundaryName, permissionsBoundaryPolicy } from '../../lambdas/core/policies';
 import { REGISTRY_TABLE } from '../../lambdas/core/registry';
-import { SETTING, SETTING_DEFAULTS } from '../../lambdas/core/settings';
-import { VPC_CIDR } from '../config';
+import { SETTING, SETTING_DEFAULTS, type SpotAllocationStrategy } from '../../lambdas/core/settings';
+import { DEFAULT_ENVIRONMENT_SUBNET_RANGE, VPC_CIDR } from '../config';
 import { EMULATOR_ACCOUNT_ID, EMULATOR_ADMIN_CREDENTIALS, EMULATOR_REGION } from './emulator';
 
 export interface LocalBootstrapOptions {
@@ -31,6 +32,8 @@ export interface LocalBootstrapOptions {
   maxVcpusCeiling?: number;
   maxEnvironments?: number;
   maxEnvironmentsPerOwner?: number;
+  spotAllocationStrategy?: SpotAllocationStrategy;
+  deletedRecordRetentionDays?: number;
 }
 
 export interface LocalBootstrap {
@@ -78,6 +81,17 @@ export async function bootstrapEmulator(endpoint: string, options: LocalBootstra
     await ec2.send(new AssociateRouteTableCommand({ SubnetId: subnetId, RouteTableId: routeTableId }));
     subnetIds.push(subnetId);
   }
+  // The S3 gateway endpoint on the shared route table, which environment subnets join (network isolation).
+  const s3EndpointId = (
+    await ec2.send(
+      new CreateVpcEndpointCommand({
+        VpcId: vpcId,
+        VpcEndpointType: 'Gateway',
+        ServiceName: `com.amazonaws.${EMULATOR_REGION}.s3`,
+        RouteTableIds: [routeTableId],
+      }),
+    )
+  ).VpcEndpoint!.VpcEndpointId!;
   // A new security group has no ingress rule and allows all egress: exactly what Batch instances need.
   const securityGroupId = (
     await ec2.send(
@@ -145,13 +159,19 @@ export async function bootstrapEmulator(endpoint: string, options: LocalBootstra
     [SETTING.accountId]: EMULATOR_ACCOUNT_ID,
     [SETTING.subnetIds]: subnetIds.join(','),
     [SETTING.securityGroupId]: securityGroupId,
+    [SETTING.vpcId]: vpcId,
+    [SETTING.routeTableId]: routeTableId,
+    [SETTING.s3EndpointId]: s3EndpointId,
+    [SETTING.environmentSubnetRange]: DEFAULT_ENVIRONMENT_SUBNET_RANGE,
+    [SETTING.networkIsolation]: SETTING_DEFAULTS.networkIsolation,
     [SETTING.batchServiceRoleArn]: serviceRoleArn,
     [SETTING.permissionsBoundaryArn]: boundaryArn,
-    [SETTING.spotAllocationStrategy]: SETTING_DEFAULTS.spotAllocationStrategy,
+    [SETTING.spotAllocationStrategy]: options.spotAllocationStrategy ?? SETTING_DEFAULTS.spotAllocationStrategy,
     [SETTING.maxVcpusCeiling]: String(options.maxVcpusCeiling ?? SETTING_DEFAULTS.maxVcpusCeiling),
     [SETTING.maxEnvironments]: String(options.maxEnvironments ?? SETTING_DEFAULTS.maxEnvironments),
     [SETTING.maxEnvironmentsPerOwner]: String(options.maxEnvironmentsPerOwner ?? SETTING_DEFAULTS.maxEnvironmentsPerOwner),
     [SETTING.admins]: options.admins ?? SETTING_DEFAULTS.admins,
+    [SETTING.deletedRecordRetentionDays]: String(options.deletedRecordRetentionDays ?? SETTING_DEFAULTS.deletedRecordRetentionDays),
     // The emulator cannot evaluate aws:SecureTransport: the TLS-only bucket statement is left out here.
     [SETTING.bucketTlsOnly]: 'false',
     [SETTING.metaflowS3EndpointUrl]: endpoint,

@@ -6,6 +6,7 @@
  */
 import { BatchClient } from '@aws-sdk/client-batch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -22,11 +23,13 @@ let iam: IAMClient | undefined;
 let s3: S3Client | undefined;
 let sfn: SFNClient | undefined;
 let dynamo: DynamoDBDocumentClient | undefined;
+let ec2: EC2Client | undefined;
 
 export const batchClient = () => (batch ??= new BatchClient(common));
 export const iamClient = () => (iam ??= new IAMClient(common));
 export const s3Client = () => (s3 ??= new S3Client({ ...common, forcePathStyle: settings.s3ForcePathStyle() }));
 export const sfnClient = () => (sfn ??= new SFNClient(common));
+export const ec2Client = () => (ec2 ??= new EC2Client(common));
 export const dynamoClient = () =>
   (dynamo ??= DynamoDBDocumentClient.from(new DynamoDBClient(common), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
@@ -34,5 +37,5 @@ export const dynamoClient = () =>
 
 /** Forget every client, so the next call builds one from the current environment (tests switch endpoints). */
 export function resetClients(): void {
-  batch = iam = s3 = sfn = dynamo = undefined;
+  batch = iam = s3 = sfn = dynamo = ec2 = undefined;
 }

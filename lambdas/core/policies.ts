@@ -271,20 +271,60 @@ export function batchJobLogGroupArn(region: string, accountId: string, partition
   return `arn:${partition}:logs:${region}:${accountId}:log-group:/aws/batch/job`;
 }
 
+/** Where an environment's job and instance roles may reach its bucket from (network isolation). */
+export interface BucketIsolation {
+  vpcId: string;
+  /** The stack's S3 gateway endpoint. */
+  s3EndpointId: string;
+  /** The environment's address block: its subnets, and so its Batch instances (host network mode). */
+  cidr: string;
+}
+
 /**
- * Bucket policy: refuse plain HTTP. `tlsOnly` is false only against the emulator, which cannot evaluate
- * aws:SecureTransport; with no statement left there is no policy at all (undefined).
+ * Bucket policy. TLS only (`tlsOnly` is false only against the emulator, which cannot evaluate
+ * aws:SecureTransport). With `isolation`, the environment's job role and instance role are refused unless
+ * the request comes through the S3 gateway endpoint, from the shared VPC, from the environment's own
+ * addresses: three Deny statements, because conditions within one statement are ANDed (one statement
+ * would deny only when every condition failed) and a request from outside any VPC carries none of these
+ * keys, which makes each negated condition true. Roles are matched with aws:PrincipalArn rather than named
+ * as principals, so a role deleted and re-created keeps being matched. Other principals (the teammate's
+ * access role, from a laptop) are not concerned. With no statement left there is no policy (undefined).
  */
-export function bucketPolicy(names: Pick<EnvironmentNames, 'bucketArn'>, tlsOnly: boolean): PolicyDocument | undefined {
-  if (!tlsOnly) return undefined;
-  return document({
-    Sid: 'DenyInsecureTransport',
-    Effect: 'Deny',
-    Principal: '*',
-    Action: 's3:*',
-    Resource: [names.bucketArn, `${names.bucketArn}/*`],
-    Condition: { Bool: { 'aws:SecureTransport': false } },
-  });
+export function bucketPolicy(
+  names: Pick<EnvironmentNames, 'bucketArn'> & Partial<Pick<EnvironmentNames, 'jobRoleArn' | 'instanceRoleArn'>>,
+  tlsOnly: boolean,
+  isolation?: BucketIsolation,
+): PolicyDocument | undefined {
+  const everything = [names.bucketArn, `${names.bucketArn}/*`];
+  const statements: PolicyStatement[] = [];
+  if (tlsOnly) {
+    statements.push({
+      Sid: 'DenyInsecureTransport',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:*',
+      Resource: everything,
+      Condition: { Bool: { 'aws:SecureTransport': false } },
+    });
+  }
+  if (isolation) {
+    if (!names.jobRoleArn || !names.instanceRoleArn) throw new Error('Network isolation needs the job and instance role ARNs.');
+    const roles = { 'aws:PrincipalArn': [names.jobRoleArn, names.instanceRoleArn] };
+    const deny = (Sid: string, condition: NonNullable<PolicyStatement['Condition']>): PolicyStatement => ({
+      Sid,
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:*',
+      Resource: everything,
+      Condition: { ArnEquals: roles, ...condition },
+    });
+    statements.push(
+      deny('EnvironmentRolesOnlyThroughTheEndpoint', { StringNotEquals: { 'aws:SourceVpce': isolation.s3EndpointId } }),
+      deny('EnvironmentRolesOnlyFromTheVpc', { StringNotEquals: { 'aws:SourceVpc': isolation.vpcId } }),
+      deny('EnvironmentRolesOnlyFromTheirSubnets', { NotIpAddress: { 'aws:VpcSourceIp': isolation.cidr } }),
+    );
+  }
+  return statements.length > 0 ? document(...statements) : undefined;
 }
 
 /** Name of the permissions boundary policy, under the IAM path `/<prefix>/`: named after the stack. */

@@ -21,6 +21,19 @@ export const SETTING = {
   region: 'AWS_REGION',
   /** Comma-separated ids of the shared public subnets (one per availability zone). */
   subnetIds: 'MFENV_SUBNET_IDS',
+  /**
+   * Whether each environment gets subnets of its own and a bucket policy that admits its job and instance
+   * roles only from them, through the S3 gateway endpoint (network isolation, on by default).
+   */
+  networkIsolation: 'MFENV_NETWORK_ISOLATION',
+  /** The shared VPC. */
+  vpcId: 'MFENV_VPC_ID',
+  /** The IPv4 range environment subnets are carved from (a /23 block per environment). */
+  environmentSubnetRange: 'MFENV_ENVIRONMENT_SUBNET_RANGE',
+  /** The route table environment subnets join: the internet gateway and the S3 gateway endpoint. */
+  routeTableId: 'MFENV_ROUTE_TABLE_ID',
+  /** The S3 gateway endpoint of the shared VPC (vpce-...). */
+  s3EndpointId: 'MFENV_S3_ENDPOINT_ID',
   /** Security group of the Batch instances: no ingress, open egress. */
   securityGroupId: 'MFENV_SECURITY_GROUP_ID',
   /**
@@ -76,6 +89,7 @@ export const SETTING_DEFAULTS = {
   metaflowS3EndpointUrl: '',
   s3ForcePathStyle: 'false',
   deletedRecordRetentionDays: '30',
+  networkIsolation: 'true',
 } as const satisfies Partial<Record<SettingName, string>> & { spotAllocationStrategy: SpotAllocationStrategy };
 
 const DEFAULTS: Partial<Record<SettingName, string>> = SETTING_DEFAULTS;
@@ -112,6 +126,11 @@ export const settings = {
   accountId: () => raw('accountId'),
   region: () => raw('region'),
   subnetIds: () => list('subnetIds'),
+  networkIsolation: () => raw('networkIsolation') !== 'false',
+  vpcId: () => raw('vpcId'),
+  environmentSubnetRange: () => raw('environmentSubnetRange'),
+  routeTableId: () => raw('routeTableId'),
+  s3EndpointId: () => raw('s3EndpointId'),
   securityGroupId: () => raw('securityGroupId'),
   batchServiceRoleArn: () => raw('batchServiceRoleArn') || undefined,
   permissionsBoundaryArn: () => raw('permissionsBoundaryArn'),

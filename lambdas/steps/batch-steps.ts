@@ -25,6 +25,7 @@ import { hasErrorCode, isClientErrorSaying } from './aws-errors';
 import { trimSentence } from './caught-error';
 import { assertOurs, isOurs } from './ownership';
 import { type StepInput, type StepTable, nextPoll, stepHandler } from './step';
+import { environmentSubnets } from './subnets';
 
 /** Current GPU families (AWS Batch's `optimal` has none); the emulator knows no p3. */
 export const GPU_INSTANCE_FAMILIES = ['g4dn', 'g5', 'g6'] as const;
@@ -58,6 +59,17 @@ export function isIamPropagationDelay(error: unknown): boolean {
     ) ||
     /(could not find|unable to assume|cannot assume|invalid)[^.]*(instance[ -]?profile|instance ?role|service ?role|\brole\b)/i.test(message)
   );
+}
+
+/**
+ * Where the compute environment's instances go: the environment's own subnets (network isolation, made by
+ * createSubnets), else the shared ones.
+ */
+async function subnetsOf(environmentName: string): Promise<string[]> {
+  if (!settings.networkIsolation()) return settings.subnetIds();
+  const own = (await environmentSubnets(environmentName)).map((subnet) => subnet.SubnetId!).filter(Boolean);
+  if (own.length === 0) throw new TransientError(`The subnets of "${environmentName}" are not visible yet.`);
+  return own.sort();
 }
 
 function context(environment: WorkflowEnvironment) {
@@ -230,6 +242,7 @@ async function createComputeEnvironment({ environment }: StepInput) {
     );
   }
   const { instanceTypes, ec2Configuration } = instanceSelectionFor(environment.spec);
+  const subnets = await subnetsOf(environment.name);
   try {
     await batchClient().send(
       new CreateComputeEnvironmentCommand({
@@ -246,7 +259,7 @@ async function createComputeEnvironment({ environment }: StepInput) {
           minvCpus: 0,
           maxvCpus: environment.spec.maxVcpus,
           instanceTypes,
-          subnets: settings.subnetIds(),
+          subnets,
           securityGroupIds: [settings.securityGroupId()],
           instanceRole: names.instanceProfileArn,
           ec2Configuration,

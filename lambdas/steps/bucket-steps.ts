@@ -22,10 +22,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { s3Client } from '../core/clients';
 import type { WorkflowEnvironment } from '../core/environment';
-import { ResourceConflictError, TransientError } from '../core/errors';
+import { ConfigurationError, ResourceConflictError, TransientError } from '../core/errors';
 import { logger } from '../core/logger';
 import { namesFor, tagListFor } from '../core/naming';
-import { bucketPolicy } from '../core/policies';
+import { type BucketIsolation, bucketPolicy } from '../core/policies';
 import { currentDeployment, settings } from '../core/settings';
 import { hasErrorCode, httpStatusOf } from './aws-errors';
 import { isOurs, notOursError } from './ownership';
@@ -42,6 +42,13 @@ const WORK_BUDGET_MS = 90_000;
 type BucketState = { exists: false } | { exists: true; tags: Tag[] | undefined };
 
 const describeBucket = (name: string) => `The S3 bucket "${name}"`;
+
+/** Where the environment's roles may reach the bucket from; undefined when network isolation is off. */
+function isolationOf(environmentName: string, cidr: string | null | undefined): BucketIsolation | undefined {
+  if (!settings.networkIsolation()) return undefined;
+  if (!cidr) throw new ConfigurationError(`createBucket of "${environmentName}" got no address block (allocateNetwork comes first).`);
+  return { vpcId: settings.vpcId(), s3EndpointId: settings.s3EndpointId(), cidr };
+}
 
 /**
  * Every call on an existing bucket names the account it must belong to: should the name ever point at a
@@ -76,7 +83,7 @@ function takenByAnotherAccount(bucket: string, environmentName: string): Resourc
   );
 }
 
-async function createBucket({ environment }: StepInput) {
+async function createBucket({ environment, network }: StepInput) {
   const s3 = s3Client();
   const deployment = currentDeployment();
   const names = namesFor(deployment, environment.name);
@@ -141,7 +148,7 @@ async function createBucket({ environment }: StepInput) {
       OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
     }),
   );
-  const policy = bucketPolicy(names, settings.bucketTlsOnly());
+  const policy = bucketPolicy(names, settings.bucketTlsOnly(), isolationOf(environment.name, network?.cidr));
   if (policy) await s3.send(new PutBucketPolicyCommand({ ...ownBucket(bucket), Policy: JSON.stringify(policy) }));
   // No versioning: it would bill every overwritten object forever, and Metaflow's store is content-addressed.
   return { bucket, adopted };

@@ -54,6 +54,12 @@ export const STEP_FUNCTIONS = {
       'deleteAccessRole',
     ],
   },
+  network: {
+    placeholder: 'NetworkStepsFunctionArn',
+    entry: 'lambdas/steps/network-steps.ts',
+    description: "Claims an environment's address block, creates and deletes its own subnets in the shared VPC.",
+    steps: ['allocateNetwork', 'createSubnets', 'deleteSubnets'],
+  },
   batch: {
     placeholder: 'BatchStepsFunctionArn',
     entry: 'lambdas/steps/batch-steps.ts',
@@ -80,6 +86,7 @@ export const DESTRUCTIVE_STEPS: readonly string[] = [
   'deleteJobRole',
   'deleteInstanceRole',
   'deleteAccessRole',
+  'deleteSubnets',
   'disableComputeEnvironment',
   'deleteComputeEnvironment',
   'disableJobQueue',

@@ -33,6 +33,8 @@ export const StepInput = z
     until: z.enum(['VALID', 'DISABLED', 'GONE']).optional(),
     error: CaughtError.optional(),
     bucket: z.object({ retained: z.boolean(), objectCount: z.number().int() }).optional(),
+    /** The environment's address block (allocateNetwork's answer; null when network isolation is off). */
+    network: z.object({ cidr: z.string().nullable() }).optional(),
   })
   .strict();
 export type StepInput = z.infer<typeof StepInput>;

@@ -91,6 +91,11 @@ describe('readConfig', () => {
     [CONTEXT.callerPrincipalArns, ['DataScience'], /ARN pattern/],
     [CONTEXT.callerPrincipalArns, ['arn:aws:s3:::mfenv-*'], /ARN pattern/],
     [CONTEXT.callerPrincipalTag, 'team', /key=value/],
+    [CONTEXT.networkIsolation, 'yes', /true or false/],
+    [CONTEXT.environmentSubnetRange, '10.20.128.0', /IPv4 range/],
+    [CONTEXT.environmentSubnetRange, '10.20.128.0/26', /smaller than one \/23/],
+    // 8 blocks of /23 cannot serve the default 40 environments.
+    [CONTEXT.environmentSubnetRange, '10.20.128.0/20', /holds 8 blocks of \/23, fewer than mfenv:maxEnvironments \(40\)/],
   ])('refuses %s = %j with a sentence naming the key', (key, value, expected) => {
     // prepare
     const context = { [key]: value };
@@ -149,6 +154,19 @@ describe('readConfig', () => {
     expect(readFew).not.toThrow();
     expect(longestAccessRoleTrust(few)).toBeLessThanOrEqual(2048);
     expect(readMany).toThrow(/over IAM's limit of 2048/);
+  });
+
+  it('turns network isolation on by default, with the range the created VPC sets aside; an imported VPC must name its range', () => {
+    // act
+    const defaults = readConfig(reader({}));
+    const imported = () => readConfig(reader({ [CONTEXT.vpcId]: 'vpc-0123456789abcdef0' }));
+    const importedOff = readConfig(reader({ [CONTEXT.vpcId]: 'vpc-0123456789abcdef0', [CONTEXT.networkIsolation]: 'false' }));
+
+    // assess
+    expect(defaults.networkIsolation).toBe(true);
+    expect(defaults.environmentSubnetRange).toBe('10.20.128.0/17');
+    expect(imported).toThrow(/mfenv:environmentSubnetRange is needed with mfenv:vpcId/);
+    expect(importedOff.networkIsolation).toBe(false);
   });
 
   it('refuses a per-teammate quota above the account-wide one', () => {

@@ -193,6 +193,8 @@ describe('the permissions of the functions and state machines', () => {
     // The IAM steps also read one Batch fact: the ECS cluster of a compute environment (scopeInstanceRole).
     ['iam', /^(iam:|logs:|xray:|dynamodb:GetItem$|batch:DescribeComputeEnvironments$)/],
     ['batch', /^(batch|iam:(PassRole|CreateServiceLinkedRole)$|ec2:Describe|logs|xray|dynamodb:GetItem$)/],
+    // Subnets in the shared VPC, and the registry items of address blocks (Get/Put/Delete, on NETWORK# keys only).
+    ['network', /^(ec2:|logs:|xray:|dynamodb:(GetItem|PutItem|DeleteItem)$)/],
     ['api', /^(dynamodb|states|logs|xray):/],
   ] as const)('keeps the %s function to its own services', (id, allowed) => {
     // prepare

@@ -561,3 +561,44 @@ describe("an instance role reaches its own environment's ECS cluster only", () =
     expect(decision).toBe(expected);
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------
+// Network isolation: the bucket policy admits the environment's job and instance roles only through the
+// stack's S3 gateway endpoint, from the VPC, from the environment's own addresses. A job that runs with
+// alice's job role elsewhere (a colleague submitted her job definition to their own queue) gets nothing.
+// ---------------------------------------------------------------------------------------------------------
+describe("alice's bucket admits her job and instance roles only from her own subnets, through the endpoint", () => {
+  const VPC = 'vpc-0a1b2c3d4e5f60718';
+  const ENDPOINT = 'vpce-0123456789abcdef0';
+  const ALICE_BLOCK = '10.20.130.0/23';
+  const policy = bucketPolicy(alice, true, { vpcId: VPC, s3EndpointId: ENDPOINT, cidr: ALICE_BLOCK })!;
+  const fromAliceSubnet = { 'aws:SourceVpce': ENDPOINT, 'aws:SourceVpc': VPC, 'aws:VpcSourceIp': '10.20.130.17' };
+  const fromBobSubnet = { 'aws:SourceVpce': ENDPOINT, 'aws:SourceVpc': VPC, 'aws:VpcSourceIp': '10.20.132.40' };
+  const jobRole = taggedFor(roleSession(alice.jobRoleName, 'AROAALICEJOB000000001', 'ecs-task-0123', alice.iamPath), alice, 'alice');
+  const instanceRole = taggedFor(roleSession(alice.instanceRoleName, 'AROAALICEINSTANCE0001', 'i-0123456789abcdef0', alice.iamPath), alice, 'alice');
+
+  it.each<[string, Decision, Caller, object, Record<string, string>]>([
+    ['her job role, from her subnet, through the endpoint', 'Allowed', jobRole, jobRolePolicy(alice), fromAliceSubnet],
+    ["her job role, from bob's subnet (a job on bob's queue)", 'ExplicitlyDenied', jobRole, jobRolePolicy(alice), fromBobSubnet],
+    ['her job role, from her subnet but not through the endpoint', 'ExplicitlyDenied', jobRole, jobRolePolicy(alice), { 'aws:SourceVpc': VPC, 'aws:VpcSourceIp': '10.20.130.17' }],
+    ['her job role, through the endpoint of another VPC with her addresses', 'ExplicitlyDenied', jobRole, jobRolePolicy(alice), { ...fromAliceSubnet, 'aws:SourceVpc': 'vpc-0fedcba9876543210', 'aws:SourceVpce': 'vpce-0fedcba9876543210' }],
+    ['her job role, from the internet (no VPC keys at all)', 'ExplicitlyDenied', jobRole, jobRolePolicy(alice), {}],
+    ['her instance role, from her subnet, through the endpoint', 'Allowed', instanceRole, ALLOW_EVERYTHING, fromAliceSubnet],
+    ["her instance role, from bob's subnet", 'ExplicitlyDenied', instanceRole, ALLOW_EVERYTHING, fromBobSubnet],
+    ['her access role, from her laptop (no VPC keys)', 'Allowed', aliceAccess, accessRolePolicy(alice, logGroupArn), {}],
+  ])('%s → %s', async (_who, expected, caller, identity, network) => {
+    // act
+    const decision = await evaluate({
+      identity,
+      boundary,
+      resourcePolicy: policy,
+      action: 's3:GetObject',
+      principal: caller.principal,
+      resource: `${alice.bucketArn}/metaflow/ShardFlow/1/start/1/0.attempt.json`,
+      resourceAccount: ACCOUNT,
+      context: { ...caller.context, ...HTTPS, ...network },
+    });
+    // assess
+    expect(decision).toBe(expected);
+  });
+});
