@@ -3,15 +3,21 @@
  * server on 127.0.0.1 that authenticates the caller (./identity.ts), turns the request into the proxy
  * event API Gateway would send (version 1.0), calls the API handler in-process and writes its answer back.
  *
- * Like API Gateway it answers some requests itself, before any handler runs: unsigned or unattributable
- * requests (401/403), paths that are no resource of the API (404), bodies over the payload limit (413),
- * and a handler that crashes or answers nonsense (502). All of those are application/problem+json too.
+ * Like API Gateway it answers some requests itself, before any handler runs, and in API Gateway's order:
+ * a method and path that are no route of the API, then an unsigned or unattributable request, then a body
+ * over the payload limit; afterwards a handler that crashes or answers nonsense. Each of those answers is
+ * rendered from the gateway responses the stack deploys (infra/api.ts GATEWAY_PROBLEMS and problemTemplate),
+ * so local mode answers with the status and problem `type` a client meets on AWS. It also serves the API's
+ * OpenAPI document at GET /openapi.json, unsigned: it is documentation.
  */
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { HTTP_ERRORS, MfenvError, messageOf } from '../../lambdas/core/errors';
+import { buildOpenApiDocument, openApiJson } from '../../lambdas/api/openapi';
+import { matchResource } from '../../lambdas/api/router';
+import { ForbiddenError, UnauthenticatedError } from '../../lambdas/core/errors';
+import { GATEWAY_MESSAGE_VARIABLE, GATEWAY_PROBLEMS, problemTemplate } from '../api';
 import { type CallerIdentity, type IdentityResolver, iamRequestIdentity } from './identity';
 
 export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
@@ -28,7 +34,10 @@ export interface ApiRoute {
 }
 
 /** API Gateway's payload limit. */
-const MAX_BODY_BYTES = 10 * 1024 * 1024;
+export const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+/** Where the OpenAPI document is served. */
+export const OPENAPI_PATH = '/openapi.json';
 
 export interface HttpAdapterOptions {
   handler: ApiHandler;
@@ -40,6 +49,8 @@ export interface HttpAdapterOptions {
   /** Name of the API Lambda (for its context object). */
   functionName: string;
   region: string;
+  /** The deployment's vCPU ceiling, for the OpenAPI document (default: the stack's default). */
+  maxVcpusCeiling?: number;
   port?: number;
   stage?: string;
   /** Called with every request the adapter served: for a log line. */
@@ -53,74 +64,73 @@ export interface HttpAdapter {
   stop(): Promise<void>;
 }
 
-/** An error API Gateway itself would answer, rendered like every other error of the API. */
-class GatewayError extends Error {
+/**
+ * An answer API Gateway gives on its own: one of its gateway response types (as infra/api.ts names them)
+ * and API Gateway's message, which the deployed template puts in `gatewayMessage`.
+ */
+export class GatewayRefusal extends Error {
   constructor(
-    readonly status: number,
-    readonly title: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
+    readonly responseType: string,
+    gatewayMessage: string,
+    /** The status of a catch-all (DEFAULT_4XX, DEFAULT_5XX), which keeps the one of what went wrong. */
+    readonly originalStatus?: number,
   ) {
-    super(message);
+    super(gatewayMessage);
   }
 }
 
-/** The problem document API Gateway's own answers carry (see the gateway responses in infra/api.ts). */
-function problem(status: number, title: string, detail: string, instance: string, requestId: string) {
-  return { type: 'about:blank', title, status, detail, instance, requestId };
+/** API Gateway's own messages, for the answers where local mode has nothing more to say. */
+const GATEWAY_MESSAGES = {
+  missingToken: 'Missing Authentication Token',
+  tooLarge: 'Request Too Long',
+  internal: 'Internal server error',
+};
+
+export interface GatewayAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
 }
 
-function writeProblem(
-  response: ServerResponse,
-  status: number,
-  title: string,
-  detail: string,
-  instance: string,
-  requestId: string,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(problem(status, title, detail, instance, requestId));
-  response.writeHead(status, {
-    ...headers,
-    'content-type': 'application/problem+json',
-    'content-length': Buffer.byteLength(text),
+/**
+ * The answer the deployed API gives for a gateway response type: the stack's own template with API Gateway's
+ * message put in as API Gateway puts it (quoted), its status (or, for a catch-all, the original one) and headers.
+ */
+export function gatewayAnswer(refusal: GatewayRefusal): GatewayAnswer {
+  const problem = GATEWAY_PROBLEMS.find((candidate) => candidate.type.responseType === refusal.responseType);
+  if (!problem) throw new Error(`infra/api.ts deploys no gateway response ${refusal.responseType}.`);
+  const quoted = JSON.stringify(refusal.message);
+  return {
+    status: problem.status ?? refusal.originalStatus ?? 500,
+    headers: {
+      'content-type': 'application/problem+json',
+      ...(problem.retryAfterSeconds ? { 'retry-after': String(problem.retryAfterSeconds) } : {}),
+    },
+    body: problemTemplate(problem).split(GATEWAY_MESSAGE_VARIABLE).join(quoted),
+  };
+}
+
+function writeAnswer(response: ServerResponse, answer: GatewayAnswer, requestId: string): void {
+  response.writeHead(answer.status, {
+    ...answer.headers,
+    'content-length': Buffer.byteLength(answer.body),
     'x-amzn-requestid': requestId,
   });
-  response.end(text);
+  response.end(answer.body);
 }
 
-/** Which API resource a path is, and the values of its `{...}` parts (URL-decoded, as API Gateway passes them). */
-export function matchResource(
-  routes: readonly ApiRoute[],
-  path: string,
-): { resource: string; pathParameters: Record<string, string> | null } | undefined {
-  const segments = path.split('/').filter((segment, index) => index > 0 || segment !== '');
-  if (segments.length > 1 && segments.at(-1) === '') segments.pop(); // a trailing slash names the same resource
-  for (const resource of new Set(routes.map((route) => route.pattern))) {
-    const parts = resource.split('/').slice(1);
-    if (parts.length !== segments.length) continue;
-    const parameters: Record<string, string> = {};
-    const matches = parts.every((part, index) => {
-      const segment = segments[index]!;
-      const parameter = /^\{(\w+)\}$/.exec(part);
-      if (!parameter) return part === segment;
-      if (segment === '') return false;
-      try {
-        parameters[parameter[1]!] = decodeURIComponent(segment);
-      } catch {
-        return false;
-      }
-      return true;
-    });
-    if (matches) return { resource, pathParameters: Object.keys(parameters).length > 0 ? parameters : null };
-  }
-  return undefined;
+/**
+ * A map for names the caller chooses (headers, query parameters): without a prototype, a name such as
+ * `__proto__` or `constructor` is an entry like any other, never an object's built-in property.
+ */
+function callerNamedMap<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
 }
 
 function headerMaps(request: IncomingMessage) {
   // rawHeaders keeps the caller's spelling, which API Gateway passes on as sent.
-  const headers: Record<string, string> = {};
-  const multiValueHeaders: Record<string, string[]> = {};
+  const headers = callerNamedMap<string>();
+  const multiValueHeaders = callerNamedMap<string[]>();
   for (let index = 0; index < request.rawHeaders.length; index += 2) {
     const name = request.rawHeaders[index]!;
     const value = request.rawHeaders[index + 1]!;
@@ -131,8 +141,8 @@ function headerMaps(request: IncomingMessage) {
 }
 
 function queryMaps(query: URLSearchParams) {
-  const single: Record<string, string> = {};
-  const multi: Record<string, string[]> = {};
+  const single = callerNamedMap<string>();
+  const multi = callerNamedMap<string[]>();
   for (const [key, value] of query) {
     single[key] = value;
     (multi[key] ??= []).push(value);
@@ -141,15 +151,26 @@ function queryMaps(query: URLSearchParams) {
   return { queryStringParameters: any ? single : null, multiValueQueryStringParameters: any ? multi : null };
 }
 
-async function readBody(request: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new GatewayError(413, 'Request too large', 'The request body is larger than the 10 MB API Gateway accepts.');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/**
+ * The request body, or REQUEST_TOO_LARGE past API Gateway's limit. A body that is too large is refused at
+ * once and the rest of it read and dropped, so the answer reaches the caller over the same connection.
+ */
+function readBody(request: IncomingMessage): Promise<Buffer> {
+  const tooLarge = new GatewayRefusal('REQUEST_TOO_LARGE', GATEWAY_MESSAGES.tooLarge);
+  if (Number(request.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return Promise.reject(tooLarge);
+  return new Promise((read, failed) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
+      // A promise settles once: the first chunk past the limit refuses, the later ones are dropped.
+      chunks.length = 0;
+      failed(tooLarge);
+    });
+    request.on('end', () => read(Buffer.concat(chunks)));
+    request.on('error', failed);
+  });
 }
 
 /** 09/Apr/2015:12:34:56 +0000, as API Gateway writes requestContext.requestTime. */
@@ -231,11 +252,12 @@ export function proxyEvent(input: {
   };
 }
 
-/** Writes the handler's proxy result; anything that is not one is API Gateway's 502. */
+/** Writes the handler's proxy result; anything that is not one is API Gateway's 502 ("Malformed Lambda proxy response"). */
 function writeResult(response: ServerResponse, result: unknown, requestId: string): number {
   const proxy = result as Partial<APIGatewayProxyResult> | null;
   if (!proxy || typeof proxy !== 'object' || !Number.isInteger(proxy.statusCode)) {
-    throw new GatewayError(502, 'Bad gateway', 'The API handler answered something that is not a proxy result (statusCode missing).');
+    console.error('The API handler answered something that is not a proxy result (statusCode missing):', result);
+    throw new GatewayRefusal('DEFAULT_5XX', GATEWAY_MESSAGES.internal, 502);
   }
   const headers: Record<string, string | string[]> = { 'x-amzn-requestid': requestId };
   for (const [name, value] of Object.entries(proxy.headers ?? {})) headers[name.toLowerCase()] = String(value);
@@ -247,58 +269,83 @@ function writeResult(response: ServerResponse, result: unknown, requestId: strin
   return proxy.statusCode!;
 }
 
+/**
+ * Who is calling, or API Gateway's refusal: no signature at all is MISSING_AUTHENTICATION_TOKEN, one that
+ * cannot be checked (not SigV4, incomplete, for another service or region, a key of nobody) INVALID_SIGNATURE.
+ * Locally the resolver's sentence, which says how to sign, is the gateway's message.
+ */
+async function authenticate(identity: IdentityResolver, request: IncomingMessage, url: URL): Promise<CallerIdentity> {
+  try {
+    return await identity.resolve(request.headers, url.searchParams);
+  } catch (error) {
+    if (error instanceof UnauthenticatedError) throw new GatewayRefusal('MISSING_AUTHENTICATION_TOKEN', error.message);
+    if (error instanceof ForbiddenError) throw new GatewayRefusal('INVALID_SIGNATURE', error.message);
+    throw error;
+  }
+}
+
 /** Serves the API on 127.0.0.1:port (a free port when none is given). */
 export async function startHttpAdapter(options: HttpAdapterOptions): Promise<HttpAdapter> {
   const stage = options.stage ?? 'local';
+  // Known once the server listens; the document names it as its server.
+  let adapterUrl = '';
+  let openApiText: string | undefined;
 
   async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const started = Date.now();
     const requestId = randomUUID();
-    const url = new URL(request.url ?? '/', 'http://127.0.0.1');
+    // The request target is a path; resolved against a base, `//host/...` would be read as another host's path.
+    const url = new URL(`http://127.0.0.1${request.url?.startsWith('/') ? request.url : '/'}`);
+    const method = request.method ?? 'GET';
     let caller: CallerIdentity | undefined;
     let status = 500;
     try {
-      // API Gateway authenticates before it looks at anything else.
-      caller = await options.identity.resolve(request.headers, url.searchParams);
-      const matched = matchResource(options.routes, url.pathname);
-      if (!matched) {
-        throw new GatewayError(
-          404,
-          'No such route',
-          `${url.pathname} is not a resource of this API: use /environments, /environments/{name} or /environments/{name}/config.`,
+      if (method === 'GET' && url.pathname === OPENAPI_PATH) {
+        openApiText ??= openApiJson(
+          buildOpenApiDocument({ maxVcpusCeiling: options.maxVcpusCeiling, servers: [{ url: adapterUrl, description: 'This local mode.' }] }),
         );
-      }
-      const methods = options.routes.filter((route) => route.pattern === matched.resource).map((route) => route.method);
-      if (!methods.includes(request.method ?? '')) {
-        throw new GatewayError(405, 'Method not allowed', `${matched.resource} answers ${methods.join(' and ')}, not ${request.method}.`, {
-          allow: methods.join(', '),
+        status = 200;
+        response.writeHead(status, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(openApiText),
+          'x-amzn-requestid': requestId,
         });
+        response.end(openApiText);
+        return;
       }
+      // API Gateway finds the method first: a method or path it does not declare is "Missing Authentication
+      // Token" (403), signed or not, so an unsigned caller learns nothing about which paths exist.
+      const matched = matchResource(options.routes, url.pathname);
+      const declared = matched !== undefined && options.routes.some((route) => route.pattern === matched.pattern && route.method === method);
+      if (!matched || !declared) throw new GatewayRefusal('MISSING_AUTHENTICATION_TOKEN', GATEWAY_MESSAGES.missingToken);
+      caller = await authenticate(options.identity, request, url);
       const body = await readBody(request);
-      const event = proxyEvent({ request, url, body, ...matched, caller, accountId: options.accountId, stage, requestId });
+      const pathParameters = Object.keys(matched.pathParameters).length > 0 ? matched.pathParameters : null;
+      const event = proxyEvent({ request, url, body, resource: matched.pattern, pathParameters, caller, accountId: options.accountId, stage, requestId });
       let result: APIGatewayProxyResult;
       try {
         result = await options.handler(event, lambdaContext(options.functionName, options.region, options.accountId, requestId));
       } catch (error) {
-        console.error(`The API handler failed on ${request.method} ${url.pathname}:`, error);
-        throw new GatewayError(502, 'Bad gateway', `The API handler failed (${messageOf(error)}); the request id is ${requestId}.`);
+        // On AWS the function's error goes to its log, and the caller gets API Gateway's 502 without it.
+        console.error(`The API handler failed on ${method} ${url.pathname}:`, error);
+        throw new GatewayRefusal('DEFAULT_5XX', GATEWAY_MESSAGES.internal, 502);
       }
       status = writeResult(response, result, requestId);
     } catch (error) {
-      if (error instanceof GatewayError) {
-        status = error.status;
-        writeProblem(response, status, error.title, error.message, url.pathname, requestId, error.headers);
-      } else if (error instanceof MfenvError && HTTP_ERRORS[error.name]) {
-        const { status: errorStatus, title } = HTTP_ERRORS[error.name]!;
-        status = errorStatus;
-        writeProblem(response, status, title, error.message, url.pathname, requestId);
+      let refusal: GatewayRefusal;
+      if (error instanceof GatewayRefusal) {
+        refusal = error;
       } else {
-        console.error(`The local API gateway failed on ${request.method} ${url.pathname}:`, error);
-        status = 500;
-        writeProblem(response, status, 'Internal error', `The local API gateway failed: ${messageOf(error)}`, url.pathname, requestId);
+        console.error(`The local API gateway failed on ${method} ${url.pathname}:`, error);
+        refusal = new GatewayRefusal('DEFAULT_5XX', GATEWAY_MESSAGES.internal, 500);
       }
+      const answer = gatewayAnswer(refusal);
+      status = answer.status;
+      // A body left unread (refused before it was read, or too large) is drained, so the connection stays usable.
+      request.resume();
+      writeAnswer(response, answer, requestId);
     } finally {
-      options.onRequest?.({ method: request.method ?? 'GET', path: url.pathname + url.search, status, caller: caller?.userArn, ms: Date.now() - started });
+      options.onRequest?.({ method, path: url.pathname + url.search, status, caller: caller?.userArn, ms: Date.now() - started });
     }
   }
 
@@ -308,8 +355,9 @@ export async function startHttpAdapter(options: HttpAdapterOptions): Promise<Htt
     server.listen(options.port ?? 0, '127.0.0.1', () => listening());
   });
   const port = (server.address() as AddressInfo).port;
+  adapterUrl = `http://127.0.0.1:${port}`;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: adapterUrl,
     port,
     stop: () =>
       new Promise<void>((closed) => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand, GetRoleCommand, IAMClient, NoSuchEntityException } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { resetClients } from '../../lambdas/core/clients';
-import { SETTING } from '../../lambdas/core/settings';
+import { SETTING, type SpotAllocationStrategy } from '../../lambdas/core/settings';
 import { API_FUNCTION } from '../../lambdas/steps/catalogue';
 import { bootstrapEmulator, emulatorClientConfig, type LocalBootstrap } from './bootstrap';
 import { EMULATOR_ACCOUNT_ID, EMULATOR_REGION, type Emulator, PROJECT_ROOT, startEmulator } from './emulator';
@@ -32,9 +32,12 @@ export interface LocalModeOptions {
   emulatorPort?: number;
   /** Principal ARNs who see and manage every environment. */
   admins?: string[];
+  /** The deploy-time settings of the same names (infra/config.ts); unset, the stack's defaults. */
   maxVcpusCeiling?: number;
   maxEnvironments?: number;
   maxEnvironmentsPerOwner?: number;
+  spotAllocationStrategy?: SpotAllocationStrategy;
+  deletedRecordRetentionDays?: number;
   /** Pause of every Wait state and Retry, in ms (defaults: MFENV_LOCAL_WAIT_MS / MFENV_LOCAL_RETRY_MS or 200 / 100). */
   waitMs?: number;
   retryMs?: number;
@@ -137,6 +140,8 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       maxVcpusCeiling: options.maxVcpusCeiling,
       maxEnvironments: options.maxEnvironments,
       maxEnvironmentsPerOwner: options.maxEnvironmentsPerOwner,
+      spotAllocationStrategy: options.spotAllocationStrategy,
+      deletedRecordRetentionDays: options.deletedRecordRetentionDays,
     });
     const stackName = bootstrap.env[SETTING.stackName]!;
 
@@ -173,6 +178,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       accountId: EMULATOR_ACCOUNT_ID,
       functionName: `${stackName}-api`,
       region: EMULATOR_REGION,
+      maxVcpusCeiling: Number(bootstrap.env[SETTING.maxVcpusCeiling]),
       port: options.apiPort,
       onRequest: options.onRequest,
     });

@@ -3,13 +3,24 @@
  * demo teammates (alice and bob) with access keys, and prints what to paste to use them. Ctrl-C stops
  * everything it started, the emulator included.
  *
- *   MFENV_PORT           port of the API (default 3000)
- *   MFENV_EMULATOR_PORT  port of the emulator (default 5000)
- *   MFENV_ADMINS         comma-separated admins: principal ARNs, or user names to create like the teammates
- *   MFENV_LOCAL_WAIT_MS  pause of each workflow Wait state in ms (default 200)
- *   POWERTOOLS_LOG_LEVEL the handlers' log level (default here WARN: one line per request and workflow instead)
+ *   MFENV_PORT                          port of the API (default 3000)
+ *   MFENV_EMULATOR_PORT                 port of the emulator (default 5000)
+ *   MFENV_ADMINS                        comma-separated admins: principal ARNs, or user names to create like the teammates
+ *   MFENV_MAX_VCPUS_CEILING             largest maxVcpus a teammate may ask for (default 64)
+ *   MFENV_MAX_ENVIRONMENTS              environments at once in the account (default 40)
+ *   MFENV_MAX_ENVIRONMENTS_PER_OWNER    environments one teammate may hold (default 2)
+ *   MFENV_SPOT_ALLOCATION_STRATEGY      SPOT_CAPACITY_OPTIMIZED (default) or SPOT_PRICE_CAPACITY_OPTIMIZED
+ *   MFENV_DELETED_RECORD_RETENTION_DAYS days a DELETED environment stays visible (default 30)
+ *   MFENV_LOCAL_WAIT_MS                 pause of each workflow Wait state in ms (default 200)
+ *   POWERTOOLS_LOG_LEVEL                the handlers' log level (default here WARN: one line per request and workflow instead)
+ *
+ * The deploy-time settings are the CDK context values of the same names (mfenv:maxVcpusCeiling, ...), read
+ * with the functions' own checks: local mode accepts exactly what a deployed function accepts.
  */
-import type { LocalMode, LocalUser } from './runtime';
+import { AdminArn } from '../../lambdas/core/access';
+import { ConfigurationError } from '../../lambdas/core/errors';
+import { SETTING, settings } from '../../lambdas/core/settings';
+import type { LocalMode, LocalModeOptions, LocalUser } from './runtime';
 import type { ExecutionRecord } from './workflow-runner';
 
 const DEMO_USERS = ['alice', 'bob'];
@@ -22,6 +33,78 @@ function port(variable: string, fallback: number): number {
   return value;
 }
 
+/** A setting of local mode could not be read: the message names the variable and what it accepts. */
+export class LocalSettingError extends Error {
+  override readonly name = 'LocalSettingError';
+}
+
+/** An IAM user name (IAM's rule), which local mode creates and makes admin. */
+const USER_NAME = /^[\w+=,.@-]{1,64}$/;
+
+/**
+ * MFENV_ADMINS: principal ARNs, or plain user names that local mode creates (as the ARN of that user in the
+ * emulator's account). Each must be an admin a deployment accepts.
+ */
+export function localAdmins(value: string | undefined, accountId: string): { admins: string[]; userNames: string[] } {
+  const entries = (value ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  const userNames = entries.filter((entry) => !entry.startsWith('arn:'));
+  for (const entry of entries) {
+    const fine = entry.startsWith('arn:') ? AdminArn.safeParse(entry).success : USER_NAME.test(entry);
+    if (!fine) {
+      throw new LocalSettingError(
+        `${SETTING.admins} holds "${entry}", which is neither an IAM user name nor an admin principal ARN ` +
+          '(an IAM user or role ARN; a role session only for IAM Identity Center roles, AWSReservedSSO_*)',
+      );
+    }
+  }
+  const admins = entries.map((entry) => (entry.startsWith('arn:') ? entry : `arn:aws:iam::${accountId}:user/${entry}`));
+  return { admins, userNames };
+}
+
+/** The deploy-time settings that change what the API and the workflows do, from the environment. */
+export type LocalSettings = Required<
+  Pick<LocalModeOptions, 'maxVcpusCeiling' | 'maxEnvironments' | 'maxEnvironmentsPerOwner' | 'spotAllocationStrategy' | 'deletedRecordRetentionDays'>
+>;
+
+/**
+ * Reads the settings from `env` with the functions' own readers (lambdas/core/settings.ts), which take their
+ * ranges and defaults from one table: a value a deployed function would refuse stops local mode at start,
+ * with the variable named, instead of failing every request. An empty variable counts as unset.
+ */
+export function localSettings(env: NodeJS.ProcessEnv): LocalSettings {
+  const names = [
+    SETTING.maxVcpusCeiling,
+    SETTING.maxEnvironments,
+    SETTING.maxEnvironmentsPerOwner,
+    SETTING.spotAllocationStrategy,
+    SETTING.deletedRecordRetentionDays,
+  ];
+  // The readers read process.env: they are given exactly these variables, and process.env is put back after.
+  const saved = process.env;
+  process.env = {};
+  for (const name of names) if (env[name]?.trim()) process.env[name] = env[name]!.trim();
+  try {
+    return {
+      maxVcpusCeiling: settings.maxVcpusCeiling(),
+      maxEnvironments: settings.maxEnvironments(),
+      maxEnvironmentsPerOwner: settings.maxEnvironmentsPerOwner(),
+      spotAllocationStrategy: settings.spotAllocationStrategy(),
+      deletedRecordRetentionDays: settings.deletedRecordRetentionDays(),
+    };
+  } catch (error) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    // The readers' sentences name the variable followed by a space (MFENV_MAX_ENVIRONMENTS is a prefix of another).
+    const name = names.find((candidate) => error.message.includes(`${candidate} `));
+    const given = name ? ` (it is "${env[name]}")` : '';
+    throw new LocalSettingError(`${error.message.replace(/\.$/, '')}${given}`);
+  } finally {
+    process.env = saved;
+  }
+}
+
 function executionLine(record: ExecutionRecord): string {
   const seconds = ((record.stopDate ?? new Date()).getTime() - record.startDate.getTime()) / 1000;
   const why = record.error ? ` (${record.error})` : '';
@@ -31,7 +114,7 @@ function executionLine(record: ExecutionRecord): string {
   );
 }
 
-function instructions(local: LocalMode, users: LocalUser[], admins: string[]): string {
+function instructions(local: LocalMode, users: LocalUser[], admins: string[], deployment: LocalSettings): string {
   const [first, ...others] = users;
   const region = local.region;
   const lines = [
@@ -41,6 +124,9 @@ function instructions(local: LocalMode, users: LocalUser[], admins: string[]): s
     `  API       ${local.apiUrl}   (SigV4, service execute-api, region ${region}; signatures are read, not verified)`,
     `  emulator  ${local.emulatorEndpoint}   (moto; its root credentials are testing / testing)`,
     ...(admins.length ? [`  admins    ${admins.join(', ')}`] : []),
+    `  limits    maxVcpus up to ${deployment.maxVcpusCeiling}; ${deployment.maxEnvironmentsPerOwner} environments per teammate, ` +
+      `${deployment.maxEnvironments} in all; ${deployment.spotAllocationStrategy}`,
+    `  OpenAPI   ${local.apiUrl}/openapi.json`,
     '',
     `Act as ${first!.name} (paste into bash or zsh):`,
     '',
@@ -79,17 +165,17 @@ async function main(): Promise<void> {
   const { startLocalMode } = await import('./runtime');
   const { EMULATOR_ACCOUNT_ID } = await import('./emulator');
 
-  const adminEntries = (process.env.MFENV_ADMINS ?? '')
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter(Boolean);
-  const adminNames = adminEntries.filter((entry) => !entry.startsWith('arn:'));
-  const admins = adminEntries.map((entry) => (entry.startsWith('arn:') ? entry : `arn:aws:iam::${EMULATOR_ACCOUNT_ID}:user/${entry}`));
+  // Every setting is checked before anything starts.
+  const { admins, userNames: adminNames } = localAdmins(process.env[SETTING.admins], EMULATOR_ACCOUNT_ID);
+  const deployment = localSettings(process.env);
+  const apiPort = port('MFENV_PORT', 3000);
+  const emulatorPort = port('MFENV_EMULATOR_PORT', 5000);
 
   const local = await startLocalMode({
-    apiPort: port('MFENV_PORT', 3000),
-    emulatorPort: port('MFENV_EMULATOR_PORT', 5000),
+    apiPort,
+    emulatorPort,
     admins,
+    ...deployment,
     onRequest: ({ method, path, status, caller, ms }) =>
       console.log(`${method} ${path} → ${status}${caller ? ` (${caller.split('/').pop()})` : ''} ${ms} ms`),
     onExecutionEnd: (record) => console.log(executionLine(record)),
@@ -113,11 +199,14 @@ async function main(): Promise<void> {
 
   const users: LocalUser[] = [];
   for (const name of [...new Set([...DEMO_USERS, ...adminNames])]) users.push(await local.createUser(name));
-  console.log(instructions(local, users, admins));
+  console.log(instructions(local, users, admins, deployment));
 }
 
-main().catch((error) => {
-  const taken = (error as { code?: string }).code === 'EADDRINUSE' ? ' Choose other ports with MFENV_PORT and MFENV_EMULATOR_PORT.' : '';
-  console.error(`Local mode could not start: ${error instanceof Error ? error.message : String(error)}.${taken}`);
-  process.exit(1);
-});
+// Run by `npm start`; imported (by tests), it only offers the readers above.
+if (require.main === module) {
+  main().catch((error) => {
+    const taken = (error as { code?: string }).code === 'EADDRINUSE' ? ' Choose other ports with MFENV_PORT and MFENV_EMULATOR_PORT.' : '';
+    console.error(`Local mode could not start: ${error instanceof Error ? error.message : String(error)}.${taken}`);
+    process.exit(1);
+  });
+}

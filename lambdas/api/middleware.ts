@@ -35,15 +35,23 @@ const LOG_KEYS = ['requestId', 'caller', 'route'];
 /** Seconds a client should wait before retrying a 503 (a workflow that could not be started). */
 const RETRY_AFTER_UNAVAILABLE_SECONDS = 30;
 
+/**
+ * A map for names the caller chooses (headers, query parameters): without a prototype, a name such as
+ * `__proto__` or `constructor` is an entry like any other, never an object's built-in property.
+ */
+function callerNamedMap(): Record<string, string> {
+  return Object.create(null) as Record<string, string>;
+}
+
 /** Header names in lower case; a header sent several times keeps its last value, as API Gateway's `headers` does. */
 export function normalizeHeaders(event: Pick<APIGatewayProxyEvent, 'headers' | 'multiValueHeaders'>): Record<string, string> {
-  const headers: Record<string, string> = {};
+  const headers = callerNamedMap();
   for (const [name, values] of Object.entries(event.multiValueHeaders ?? {})) {
-    const last = values?.at(-1);
-    if (last !== undefined) headers[name.toLowerCase()] = last;
+    const last = Array.isArray(values) ? values.at(-1) : undefined;
+    if (typeof last === 'string') headers[name.toLowerCase()] = last;
   }
   for (const [name, value] of Object.entries(event.headers ?? {})) {
-    if (value !== undefined) headers[name.toLowerCase()] = value;
+    if (typeof value === 'string') headers[name.toLowerCase()] = value;
   }
   return headers;
 }
@@ -51,15 +59,15 @@ export function normalizeHeaders(event: Pick<APIGatewayProxyEvent, 'headers' | '
 /** Query parameters, each at most once: a repeated one is ambiguous, so it is refused rather than guessed. */
 export function queryOf(event: Pick<APIGatewayProxyEvent, 'queryStringParameters' | 'multiValueQueryStringParameters'>) {
   const repeated = Object.entries(event.multiValueQueryStringParameters ?? {})
-    .filter(([, values]) => (values?.length ?? 0) > 1)
+    .filter(([, values]) => Array.isArray(values) && values.length > 1)
     .map(([name]) => name);
   if (repeated.length > 0) {
     const errors = repeated.map((field) => ({ field, message: 'is given more than once; give it once' }));
     throw new ValidationError(`The query is not valid: ${repeated.join(', ')} given more than once.`, errors);
   }
-  const query: Record<string, string> = {};
+  const query = callerNamedMap();
   for (const [name, value] of Object.entries(event.queryStringParameters ?? {})) {
-    if (value !== undefined) query[name] = value;
+    if (typeof value === 'string') query[name] = value;
   }
   return query;
 }

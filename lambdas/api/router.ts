@@ -2,7 +2,8 @@
  * Routing: which route a request is (method + path pattern), or the 404 / 405 that says why none is.
  * API Gateway already routes by its declared resources and reports the one it chose as `event.resource`;
  * that is trusted first. The path is matched too, so an event from elsewhere (a test, another front door)
- * routes the same way.
+ * routes the same way. Local mode's stand-in for API Gateway (infra/local/http-adapter.ts) finds the
+ * resource with matchResource below, so both sides map paths to resources by one rule.
  */
 import { MethodNotAllowedError, RouteNotFoundError } from '../core/errors';
 import type { ApiRequest, ApiResult } from './http';
@@ -30,12 +31,15 @@ function segmentsOf(path: string): string[] {
   return segments;
 }
 
-/** The `{...}` values when `path` fits `pattern`, else undefined. Values are URL-decoded. */
+/**
+ * The `{...}` values when `path` fits `pattern`, else undefined. Values are URL-decoded. The map has no
+ * prototype, so no parameter name can collide with an object's built-in properties.
+ */
 export function matchPattern(pattern: string, path: string): Record<string, string> | undefined {
   const parts = segmentsOf(pattern);
   const segments = segmentsOf(path);
   if (parts.length !== segments.length) return undefined;
-  const parameters: Record<string, string> = {};
+  const parameters: Record<string, string> = Object.create(null);
   for (const [index, part] of parts.entries()) {
     const segment = segments[index]!;
     const parameter = /^\{(\w+)\}$/.exec(part);
@@ -55,8 +59,23 @@ export function matchPattern(pattern: string, path: string): Record<string, stri
 }
 
 /** Patterns of the table in the order they are declared, without repeats. */
-function patternsOf(routes: readonly Route[]): string[] {
+function patternsOf(routes: readonly Pick<Route, 'pattern'>[]): string[] {
   return [...new Set(routes.map((route) => route.pattern))];
+}
+
+/** The resource a path names: the first pattern of the table it fits, and its `{...}` values. */
+export interface ResourceMatch {
+  pattern: string;
+  pathParameters: Record<string, string>;
+}
+
+/** Which of the routes' patterns `path` fits, in the order they are declared; undefined when none does. */
+export function matchResource(routes: readonly Pick<Route, 'pattern'>[], path: string): ResourceMatch | undefined {
+  for (const pattern of patternsOf(routes)) {
+    const pathParameters = matchPattern(pattern, path);
+    if (pathParameters) return { pattern, pathParameters };
+  }
+  return undefined;
 }
 
 /** Where a request went: API Gateway's resource (when it has one) and parameters, and the path called. */
@@ -68,7 +87,9 @@ export interface RequestTarget {
 }
 
 function definedValues(values: Record<string, string | undefined>): Record<string, string> {
-  return Object.fromEntries(Object.entries(values).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  const defined: Record<string, string> = Object.create(null);
+  for (const [name, value] of Object.entries(values)) if (value !== undefined) defined[name] = value;
+  return defined;
 }
 
 /**
@@ -84,13 +105,9 @@ export function matchRoute(routes: readonly Route[], target: RequestTarget): Rou
     pattern = target.resource;
     pathParameters = definedValues(target.pathParameters ?? matchPattern(target.resource, target.path) ?? {});
   } else {
-    for (const candidate of patterns) {
-      pathParameters = matchPattern(candidate, target.path);
-      if (pathParameters) {
-        pattern = candidate;
-        break;
-      }
-    }
+    const match = matchResource(routes, target.path);
+    pattern = match?.pattern;
+    pathParameters = match?.pathParameters;
   }
   if (!pattern || !pathParameters) {
     throw new RouteNotFoundError(

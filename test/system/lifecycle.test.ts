@@ -7,8 +7,17 @@
  */
 import { BatchClient, DescribeComputeEnvironmentsCommand, DescribeJobQueuesCommand } from '@aws-sdk/client-batch';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { GetRoleCommand, IAMClient, ListInstanceProfilesCommand, ListPoliciesCommand, ListRolesCommand } from '@aws-sdk/client-iam';
-import { CreateBucketCommand, HeadBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
+import { DescribeRouteTablesCommand, DescribeSubnetsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import {
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  IAMClient,
+  ListAttachedRolePoliciesCommand,
+  ListInstanceProfilesCommand,
+  ListPoliciesCommand,
+  ListRolesCommand,
+} from '@aws-sdk/client-iam';
+import { CreateBucketCommand, GetBucketPolicyCommand, HeadBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { emulatorClientConfig } from '../../infra/local/bootstrap';
 import type { LocalUser } from '../../infra/local/runtime';
 import type { ExecutionRecord } from '../../infra/local/workflow-runner';
@@ -29,7 +38,7 @@ let bob: LocalUser;
 let asAlice: ApiClient;
 let asBob: ApiClient;
 let asAdmin: ApiClient;
-let aws: { s3: S3Client; iam: IAMClient; batch: BatchClient; dynamo: DynamoDBClient };
+let aws: { s3: S3Client; iam: IAMClient; batch: BatchClient; dynamo: DynamoDBClient; ec2: EC2Client };
 
 beforeAll(async () => {
   alice = await local.local.createUser('alice');
@@ -46,6 +55,7 @@ beforeAll(async () => {
     iam: new IAMClient(config),
     batch: new BatchClient(config),
     dynamo: new DynamoDBClient(config),
+    ec2: new EC2Client(config),
   };
 }, 60_000);
 
@@ -119,7 +129,7 @@ describe('an environment through the local HTTP API', () => {
     expect(await snapshot()).toEqual(before);
   });
 
-  it('refuses an unsigned POST with 401 and creates nothing', async () => {
+  it('refuses an unsigned POST with 403, as API Gateway does, and creates nothing', async () => {
     // prepare
     const before = await snapshot();
 
@@ -127,8 +137,9 @@ describe('an environment through the local HTTP API', () => {
     const response = await signedFetch(local.local.apiUrl, undefined, 'POST', '/environments', { json: { name: 'alice' } });
 
     // assess
-    expectProblem(response, 401);
-    expect(response.json.detail).toContain('--aws-sigv4');
+    expectProblem(response, 403);
+    expect(response.json.type).toBe('urn:mfenv:problem:unauthenticated');
+    expect(response.json.gatewayMessage).toContain('--aws-sigv4');
     expect(await snapshot()).toEqual(before);
   });
 
@@ -175,8 +186,34 @@ describe('an environment through the local HTTP API', () => {
     const ce = ces.computeEnvironments![0]!;
     expect(ce).toMatchObject({ type: 'MANAGED', state: 'ENABLED' });
     expect(ce.computeResources).toMatchObject({ type: 'SPOT', allocationStrategy: 'SPOT_CAPACITY_OPTIMIZED', minvCpus: 0, maxvCpus: 8 });
-    expect([...(ce.computeResources!.subnets ?? [])].sort()).toEqual([...bootstrap.subnetIds].sort());
     expect(ce.computeResources!.securityGroupIds).toEqual([bootstrap.securityGroupId]);
+
+    // assess: network isolation. The compute environment uses subnets of its own (not the shared ones), one
+    // per zone of the shared subnets, public, in alice's block of the environment range, on the shared route
+    // table; the bucket policy refuses her job and instance roles anywhere else; the instance role holds no
+    // AWS managed policy, only the ECS agent's work on her own cluster.
+    const ownSubnetIds = [...(ce.computeResources!.subnets ?? [])].sort();
+    expect(ownSubnetIds).toHaveLength(bootstrap.subnetIds.length);
+    for (const id of ownSubnetIds) expect(bootstrap.subnetIds).not.toContain(id);
+    const { Subnets: ownSubnets = [] } = await aws.ec2.send(new DescribeSubnetsCommand({ SubnetIds: ownSubnetIds }));
+    const block = ownSubnets[0]!.CidrBlock!.replace(/\.\d+\/25$/, '');
+    for (const subnet of ownSubnets) {
+      expect(subnet.VpcId).toBe(bootstrap.vpcId);
+      expect(subnet.MapPublicIpOnLaunch).toBe(true);
+      expect(subnet.CidrBlock).toMatch(/^10\.20\.(1[2-9][0-9]|2[0-5][0-9])\.(0|128)\/25$/);
+      expect(subnet.CidrBlock!.startsWith(block)).toBe(true);
+      expect(Object.fromEntries((subnet.Tags ?? []).map((tag) => [tag.Key, tag.Value]))).toMatchObject({ 'mfenv:environment': 'alice' });
+    }
+    const { RouteTables = [] } = await aws.ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'association.subnet-id', Values: ownSubnetIds }] }));
+    expect(RouteTables.map((table) => table.RouteTableId)).toEqual([bootstrap.env.MFENV_ROUTE_TABLE_ID]);
+    const bucketPolicy = JSON.parse((await aws.s3.send(new GetBucketPolicyCommand({ Bucket: resources.bucket }))).Policy!);
+    const sids = bucketPolicy.Statement.map((statement: { Sid: string }) => statement.Sid);
+    expect(sids).toEqual(['EnvironmentRolesOnlyThroughTheEndpoint', 'EnvironmentRolesOnlyFromTheVpc', 'EnvironmentRolesOnlyFromTheirSubnets']);
+    expect(JSON.stringify(bucketPolicy)).toContain(bootstrap.env.MFENV_S3_ENDPOINT_ID!);
+    const instanceRoleName = `mfenv-alice-instance`;
+    expect((await aws.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: instanceRoleName }))).AttachedPolicies).toEqual([]);
+    const agentPolicy = await aws.iam.send(new GetRolePolicyCommand({ RoleName: instanceRoleName, PolicyName: 'ecs-agent-own-cluster' }));
+    expect(decodeURIComponent(agentPolicy.PolicyDocument!)).toContain(ce.ecsClusterArn!);
 
     // act + assess: another teammate neither sees nor touches it
     expectProblem(await asBob.get('/environments/alice'), 404);
@@ -211,6 +248,11 @@ describe('an environment through the local HTTP API', () => {
     expect(remainingCes.map((environment) => environment.computeEnvironmentName)).not.toContain('mfenv-alice');
     const remainingQueues = (await aws.batch.send(new DescribeJobQueuesCommand({}))).jobQueues ?? [];
     expect(remainingQueues.map((queue) => queue.jobQueueName)).not.toContain('mfenv-alice');
+    const { Subnets: leftSubnets = [] } = await aws.ec2.send(
+      new DescribeSubnetsCommand({ Filters: [{ Name: 'tag:mfenv:environment', Values: ['alice'] }] }),
+    );
+    expect(leftSubnets).toEqual([]);
+    await expect(aws.ec2.send(new DescribeSubnetsCommand({ SubnetIds: ownSubnetIds }))).rejects.toMatchObject({ name: 'InvalidSubnetID.NotFound' });
 
     // figures, not assertions: how long the lifecycle took and what Step Functions would bill
     await local.local.runner.settled();
