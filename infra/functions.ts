@@ -140,9 +140,10 @@ export function bindRegistry(fn: MfenvFunction, table: dynamodb.ITable, access: 
 
 /**
  * A state machine the function starts: its ARN setting and states:StartExecution on exactly that ARN.
- * With `describeExecutionsOf` (the state machine's name), also states:DescribeExecution on its executions:
- * the API looks up whether the workflow driving an environment still runs. An execution's ARN names the
- * state machine by name (`execution:<name>:<execution>`), so the grant cannot be derived from the ARN.
+ * With `describeExecutionsOf` (the state machine's name), also states:DescribeExecution and
+ * states:GetExecutionHistory on its executions: the API looks up whether the workflow driving an environment
+ * still runs, and which step it is in (an environment's `progress`). An execution's ARN names the state
+ * machine by name (`execution:<name>:<execution>`), so the grant cannot be derived from the ARN.
  */
 export function bindStateMachine(
   fn: MfenvFunction,
@@ -162,8 +163,8 @@ export function bindStateMachine(
   if (options.describeExecutionsOf === undefined) return;
   fn.addToRolePolicy(
     new iam.PolicyStatement({
-      sid: `Describe${workflow}Executions`,
-      actions: ['states:DescribeExecution'],
+      sid: `Read${workflow}Executions`,
+      actions: ['states:DescribeExecution', 'states:GetExecutionHistory'],
       resources: [
         Stack.of(fn).formatArn({
           service: 'states',

@@ -145,7 +145,7 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
       construct: stack.apiFunction.role,
       rule: wildcardResource(`${executionsArn}:${stateMachineName(stack.stackName, machineId)}:*`),
       reason:
-        `states:DescribeExecution only, on the executions of the ${machineId} state machine: a DELETE looks up whether the workflow an environment waits on still runs. ` +
+        `states:DescribeExecution and GetExecutionHistory only, on the executions of the ${machineId} state machine: a DELETE looks up whether the workflow an environment waits on still runs, and a GET which step it is in (progress). ` +
         'Executions are named at run time (<environment>-<kind>-<generation>); the pattern matches no other state machine.',
     })),
     ...[provision, teardown].map((machine) => ({

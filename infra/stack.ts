@@ -58,7 +58,7 @@ export class MfenvStack extends Stack {
     });
     bindDeployment(this.apiFunction, deployment);
     bindRegistry(this.apiFunction, table, 'api');
-    // DescribeExecution: a DELETE checks whether the workflow an environment waits on still runs.
+    // DescribeExecution and GetExecutionHistory: a DELETE checks whether the workflow an environment waits on still runs; a GET shows which step it is in.
     bindStateMachine(this.apiFunction, 'provisionStateMachineArn', provision.stateMachineArn, {
       describeExecutionsOf: stateMachineName(this.stackName, 'provision'),
     });

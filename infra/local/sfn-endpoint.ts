@@ -1,13 +1,20 @@
 /**
  * A Step Functions endpoint on 127.0.0.1, in front of the local workflow runner. It speaks the part of
- * the service's JSON 1.0 protocol that mfenv uses (StartExecution, DescribeExecution, ListExecutions), so
- * the API handler's and the rollback step's ordinary SFNClient reach it through AWS_ENDPOINT_URL_SFN:
- * not a line of their code differs from AWS. Requests are not authenticated (it listens on loopback only).
+ * the service's JSON 1.0 protocol that mfenv uses (StartExecution, DescribeExecution, ListExecutions,
+ * GetExecutionHistory), so the API handler's and the rollback step's ordinary SFNClient reach it through
+ * AWS_ENDPOINT_URL_SFN: not a line of their code differs from AWS. Requests are not authenticated (it
+ * listens on loopback only).
  */
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type ExecutionRecord, type ExecutionStatus, StepFunctionsApiError, type WorkflowRunner } from './workflow-runner';
+import {
+  type ExecutionHistoryEvent,
+  type ExecutionRecord,
+  type ExecutionStatus,
+  StepFunctionsApiError,
+  type WorkflowRunner,
+} from './workflow-runner';
 
 export interface SfnEndpoint {
   /** e.g. http://127.0.0.1:41234: the value of AWS_ENDPOINT_URL_SFN. */
@@ -44,6 +51,23 @@ function describeExecution(record: ExecutionRecord) {
   };
 }
 
+/** The fields of history event details that hold execution data (inputs and outputs), left out when not asked for. */
+const EXECUTION_DATA_FIELDS = new Set(['input', 'inputDetails', 'output', 'outputDetails']);
+
+function historyEvent(event: ExecutionHistoryEvent, includeExecutionData: boolean) {
+  const json: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(event)) {
+    if (field === 'timestamp') {
+      json.timestamp = epochSeconds(event.timestamp);
+    } else if (field.endsWith('EventDetails') && !includeExecutionData) {
+      json[field] = Object.fromEntries(Object.entries(value as object).filter(([name]) => !EXECUTION_DATA_FIELDS.has(name)));
+    } else {
+      json[field] = value;
+    }
+  }
+  return json;
+}
+
 class ProtocolError extends Error {
   constructor(
     readonly code: string,
@@ -66,6 +90,56 @@ function stringField(body: Record<string, unknown>, field: string, required: boo
   return value;
 }
 
+function booleanField(body: Record<string, unknown>, field: string): boolean | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw new ProtocolError('SerializationException', `'${field}' must be a boolean.`);
+  return value;
+}
+
+/** `maxResults` of a listing: 0 or absent is the service's default page of 100; at most 1000. */
+function pageSizeOf(body: Record<string, unknown>): number {
+  const maxResults = body.maxResults === undefined || body.maxResults === 0 ? 100 : Number(body.maxResults);
+  if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > 1000) {
+    throw new ProtocolError('ValidationException', "'maxResults' must be from 0 to 1000.");
+  }
+  return maxResults;
+}
+
+/**
+ * A page of GetExecutionHistory. The token names the execution, the direction and the id of the next event
+ * to answer with: a running execution keeps adding events, and a cursor by id (rather than an offset from
+ * the newest end) neither repeats nor skips any while it does. A token used with another execution or
+ * direction is refused, as Step Functions refuses it.
+ */
+function executionHistory(runner: WorkflowRunner, body: Record<string, unknown>) {
+  const executionArn = stringField(body, 'executionArn', true);
+  const reverseOrder = booleanField(body, 'reverseOrder') ?? false;
+  const includeExecutionData = booleanField(body, 'includeExecutionData') ?? true;
+  const maxResults = pageSizeOf(body);
+  const events = runner.history(executionArn);
+  const ordered = reverseOrder ? [...events].reverse() : events;
+
+  let start = 0;
+  const token = stringField(body, 'nextToken', false);
+  if (token !== undefined) {
+    let cursor: { executionArn?: unknown; reverseOrder?: unknown; id?: unknown } | undefined;
+    try {
+      cursor = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    } catch {
+      cursor = undefined;
+    }
+    start = ordered.findIndex((event) => event.id === cursor?.id);
+    if (cursor?.executionArn !== executionArn || cursor?.reverseOrder !== reverseOrder || start < 0) {
+      throw new ProtocolError('InvalidToken', 'Invalid Token: nextToken is not valid for this request.');
+    }
+  }
+  const page = ordered.slice(start, start + maxResults);
+  const next = ordered[start + maxResults];
+  const nextToken = next ? Buffer.from(JSON.stringify({ executionArn, reverseOrder, id: next.id })).toString('base64url') : undefined;
+  return { events: page.map((event) => historyEvent(event, includeExecutionData)), ...(nextToken ? { nextToken } : {}) };
+}
+
 /** One operation: the request body in, the response body out. */
 function operate(runner: WorkflowRunner, operation: string, body: Record<string, unknown>): unknown {
   switch (operation) {
@@ -84,10 +158,7 @@ function operate(runner: WorkflowRunner, operation: string, body: Record<string,
       if (status !== undefined && !(EXECUTION_STATUSES as readonly string[]).includes(status)) {
         throw new ProtocolError('ValidationException', `'statusFilter' must be one of ${EXECUTION_STATUSES.join(', ')}.`);
       }
-      const maxResults = body.maxResults === undefined || body.maxResults === 0 ? 100 : Number(body.maxResults);
-      if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > 1000) {
-        throw new ProtocolError('ValidationException', "'maxResults' must be from 0 to 1000.");
-      }
+      const maxResults = pageSizeOf(body);
       const records = runner.list({
         stateMachineArn: stringField(body, 'stateMachineArn', true),
         status: status as ExecutionStatus | undefined,
@@ -100,6 +171,8 @@ function operate(runner: WorkflowRunner, operation: string, body: Record<string,
       const next = offset + maxResults < records.length ? String(offset + maxResults) : undefined;
       return { executions: page.map(executionListItem), ...(next ? { nextToken: next } : {}) };
     }
+    case 'GetExecutionHistory':
+      return executionHistory(runner, body);
     default:
       throw new ProtocolError('UnknownOperationException', `The local Step Functions endpoint does not serve ${operation || 'this request'}.`);
   }

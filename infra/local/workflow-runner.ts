@@ -8,12 +8,16 @@
  *   function whose ARN its `Parameters.FunctionName` names; a Task that names no known function is an error;
  * - every Wait state and every Retry pause is shortened, so a whole lifecycle takes seconds.
  *
- * It keeps a record of each execution (as DescribeExecution shows it) and counts what AWS bills for:
- * state transitions, and the step Lambda invocations they cause.
+ * It keeps a record of each execution (as DescribeExecution shows it), counts what AWS bills for (state
+ * transitions, and the step Lambda invocations they cause) and writes the execution's history as it runs,
+ * in the shape GetExecutionHistory answers with: the execution's start and end, every state entered and
+ * exited (Parallel branches included), and each Lambda invocation of a Task (scheduled, started, succeeded or
+ * failed), numbered in the order they happened.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { HistoryEvent, HistoryEventType } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
 import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMachine } from 'aws-local-stepfunctions';
 import { STATE_MACHINES, STEP_FUNCTIONS, STEP_FUNCTION_IDS, type StateMachineId, type StepFunctionId } from '../../lambdas/steps/catalogue';
@@ -49,6 +53,68 @@ export interface ExecutionRecord {
   stepInvocations: number;
   stepInvocationsByFunction: Partial<Record<StepFunctionId, number>>;
   stepInvocationsByStep: Record<string, number>;
+}
+
+/**
+ * One event of an execution's history, as GetExecutionHistory answers it: `id` counts from 1 in the order
+ * events happened, `previousEventId` is the event before it (0 for the first), and the details sit in the
+ * field AWS names after the event type (`stateEnteredEventDetails`, `taskScheduledEventDetails`, ...).
+ */
+export type ExecutionHistoryEvent = HistoryEvent & { id: number; previousEventId: number; type: HistoryEventType; timestamp: Date };
+
+/** What the local executor reports as it runs (its `eventLogs`), as far as the history uses it. */
+type ExecutorEvent = {
+  type: string;
+  timestamp: number;
+  input?: unknown;
+  output?: unknown;
+  Error?: string;
+  Cause?: unknown;
+  state?: { name: string; type: string; input?: unknown; output?: unknown };
+};
+
+/** A state's input or output as the history carries it: JSON text, with no truncation. */
+function dataOf(value: unknown): string {
+  return JSON.stringify(value ?? null);
+}
+
+/**
+ * The history event AWS records for what the executor reported, if AWS records one: the executor's
+ * StateRetried, StateFailed, StateCaught and branch events have no counterpart there (a retried or failed
+ * Task shows as TaskFailed, written where the Task's Lambda is invoked).
+ */
+function historyEventOf(event: ExecutorEvent): Omit<ExecutionHistoryEvent, 'id' | 'previousEventId'> | undefined {
+  const timestamp = new Date(event.timestamp);
+  switch (event.type) {
+    case 'ExecutionStarted':
+      return { type: 'ExecutionStarted', timestamp, executionStartedEventDetails: { input: dataOf(event.input), inputDetails: { truncated: false } } };
+    case 'ExecutionSucceeded':
+      return { type: 'ExecutionSucceeded', timestamp, executionSucceededEventDetails: { output: dataOf(event.output), outputDetails: { truncated: false } } };
+    case 'ExecutionFailed':
+      return {
+        type: 'ExecutionFailed',
+        timestamp,
+        executionFailedEventDetails: { error: event.Error, cause: typeof event.Cause === 'string' ? event.Cause : dataOf(event.Cause) },
+      };
+    case 'ExecutionAborted':
+      return { type: 'ExecutionAborted', timestamp, executionAbortedEventDetails: {} };
+    case 'ExecutionTimeout':
+      return { type: 'ExecutionTimedOut', timestamp, executionTimedOutEventDetails: {} };
+    case 'StateEntered':
+      return {
+        type: `${event.state!.type}StateEntered` as HistoryEventType,
+        timestamp,
+        stateEnteredEventDetails: { name: event.state!.name, input: dataOf(event.state!.input), inputDetails: { truncated: false } },
+      };
+    case 'StateExited':
+      return {
+        type: `${event.state!.type}StateExited` as HistoryEventType,
+        timestamp,
+        stateExitedEventDetails: { name: event.state!.name, output: dataOf(event.state!.output), outputDetails: { truncated: false } },
+      };
+    default:
+      return undefined;
+  }
 }
 
 /** Errors with the names Step Functions' API answers with (the HTTP endpoint passes them on as error codes). */
@@ -205,6 +271,7 @@ export function prepareDefinition(file: string, text: string, functionArn: (id: 
 export class WorkflowRunner {
   readonly stateMachines: Record<StateMachineId, LocalStateMachine>;
   private readonly executions = new Map<string, ExecutionRecord>();
+  private readonly histories = new Map<string, ExecutionHistoryEvent[]>();
   private readonly running = new Map<string, { abort: () => void; done: Promise<void> }>();
   private readonly handlers = new Map<StepFunctionId, Promise<StepLambdaHandler>>();
   private readonly waitMs: number;
@@ -312,24 +379,54 @@ export class WorkflowRunner {
       stepInvocationsByStep: {},
     };
     this.executions.set(executionArn, record);
+    const history: ExecutionHistoryEvent[] = [];
+    this.histories.set(executionArn, history);
+    const writeHistory = (event: Omit<ExecutionHistoryEvent, 'id' | 'previousEventId'>) => {
+      history.push({ ...event, id: history.length + 1, previousEventId: history.length });
+    };
+    // What every Task event of a lambda:invoke Task names as its resource, as on AWS.
+    const lambdaResource = { resourceType: 'lambda', resource: 'invoke' };
 
     const taskResourceLocalHandlers = Object.fromEntries(
       Object.entries(machine.taskBindings).map(([stateName, functionId]) => [
         stateName,
         async (taskInput: unknown) => {
+          // The executor reports the Task's state entry before calling this, but hands the report over through
+          // promises only: once they have all run (before the next macrotask), the entry is in the history, and
+          // the Task's own events follow it as they do on AWS.
+          await new Promise((next) => setImmediate(next));
           const { Payload } = (taskInput ?? {}) as { FunctionName?: string; Payload?: unknown };
           const step = (Payload as { step?: unknown } | null)?.step;
           record.stepInvocations += 1;
           record.stepInvocationsByFunction[functionId] = (record.stepInvocationsByFunction[functionId] ?? 0) + 1;
           if (typeof step === 'string') record.stepInvocationsByStep[step] = (record.stepInvocationsByStep[step] ?? 0) + 1;
+          const timeoutInSeconds = machine.taskTimeoutSeconds[stateName]!;
+          writeHistory({
+            type: 'TaskScheduled',
+            timestamp: new Date(),
+            taskScheduledEventDetails: { ...lambdaResource, region: this.options.region, parameters: dataOf(taskInput), timeoutInSeconds },
+          });
           const handler = await this.handlerOf(functionId);
+          writeHistory({ type: 'TaskStarted', timestamp: new Date(), taskStartedEventDetails: lambdaResource });
           try {
-            const context = this.lambdaContext(functionId, machine.taskTimeoutSeconds[stateName]! * 1000);
+            const context = this.lambdaContext(functionId, timeoutInSeconds * 1000);
             const result = await handler(throughJson(Payload), context);
             // The shape lambda:invoke answers with, so ResultSelector's `$.Payload...` works as on AWS.
-            return { StatusCode: 200, ExecutedVersion: '$LATEST', Payload: throughJson(result) };
+            const answer = { StatusCode: 200, ExecutedVersion: '$LATEST', Payload: throughJson(result) };
+            writeHistory({
+              type: 'TaskSucceeded',
+              timestamp: new Date(),
+              taskSucceededEventDetails: { ...lambdaResource, output: dataOf(answer), outputDetails: { truncated: false } },
+            });
+            return answer;
           } catch (error) {
-            throw asLambdaFunctionError(error);
+            const failure = asLambdaFunctionError(error);
+            writeHistory({
+              type: 'TaskFailed',
+              timestamp: new Date(),
+              taskFailedEventDetails: { ...lambdaResource, error: failure.name, cause: failure.message },
+            });
+            throw failure;
           }
         },
       ]),
@@ -350,6 +447,8 @@ export class WorkflowRunner {
     const counted = (async () => {
       for await (const event of execution.eventLogs) {
         if (event.type === 'StateEntered' || event.type === 'StateRetried') record.stateTransitions += 1;
+        const written = historyEventOf(event as ExecutorEvent);
+        if (written) writeHistory(written);
       }
     })();
     const settled = execution.result.then(
@@ -386,6 +485,12 @@ export class WorkflowRunner {
     const record = this.executions.get(executionArn);
     if (!record) throw new StepFunctionsApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
     return record;
+  }
+
+  /** The history of an execution so far, oldest event first (what GetExecutionHistory pages through). */
+  history(executionArn: string): readonly ExecutionHistoryEvent[] {
+    this.describe(executionArn);
+    return [...this.histories.get(executionArn)!];
   }
 
   /** Executions of one state machine (or all), newest first, optionally of one status. */

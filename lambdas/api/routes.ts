@@ -4,13 +4,14 @@
  */
 import * as z from 'zod';
 import { PrincipalArn } from '../core/access';
-import { toEnvironmentResource } from '../core/environment';
+import { type EnvironmentRecord, type EnvironmentResource, toEnvironmentResource } from '../core/environment';
 import {
   createEnvironment,
   deleteEnvironment,
   getConfigFor,
   getEnvironmentFor,
   listEnvironmentsFor,
+  progressOf,
 } from '../core/environments';
 import { parseOrThrow } from '../core/validation';
 import { type ApiRequest, jsonResult } from './http';
@@ -38,6 +39,9 @@ function queryOf<S extends z.ZodType>(request: ApiRequest, schema: S, allowed: r
 /** The `{name}` of the path, as sent (the service checks it). */
 const nameOf = (request: ApiRequest) => request.pathParameters.name ?? '';
 
+/** The environment as answered, with the progress of its workflow while one runs. */
+const resourceOf = async (record: EnvironmentRecord): Promise<EnvironmentResource> => toEnvironmentResource(record, await progressOf(record));
+
 export const ROUTES: readonly Route[] = [
   {
     method: 'POST',
@@ -47,6 +51,8 @@ export const ROUTES: readonly Route[] = [
       queryOf(request, QUERY.none, []);
       return withIdempotency(request.caller, idempotencyKeyOf(request.headers), request.body, async () => {
         const record = await createEnvironment(request.caller, request.body);
+        // No progress: the workflow has only just been started, and this answer is stored for replay to a
+        // retried request, when it would be stale.
         return jsonResult(202, toEnvironmentResource(record), {
           Location: locationOf(record.name),
           'Retry-After': String(RETRY_AFTER_SECONDS),
@@ -60,7 +66,7 @@ export const ROUTES: readonly Route[] = [
     handle: async (request) => {
       const { owner } = queryOf(request, QUERY.list, ['owner']);
       const records = await listEnvironmentsFor(request.caller, { owner });
-      return jsonResult(200, { environments: records.map((record) => toEnvironmentResource(record)) });
+      return jsonResult(200, { environments: await Promise.all(records.map(resourceOf)) });
     },
   },
   {
@@ -68,7 +74,7 @@ export const ROUTES: readonly Route[] = [
     pattern: '/environments/{name}',
     handle: async (request) => {
       queryOf(request, QUERY.none, []);
-      return jsonResult(200, toEnvironmentResource(await getEnvironmentFor(request.caller, nameOf(request))));
+      return jsonResult(200, await resourceOf(await getEnvironmentFor(request.caller, nameOf(request))));
     },
   },
   {
@@ -78,7 +84,7 @@ export const ROUTES: readonly Route[] = [
       const { purge } = queryOf(request, QUERY.delete, ['purge']);
       const { record } = await deleteEnvironment(request.caller, nameOf(request), { purge });
       const pending = record.status === 'DELETING';
-      return jsonResult(202, toEnvironmentResource(record), {
+      return jsonResult(202, await resourceOf(record), {
         Location: locationOf(record.name),
         ...(pending ? { 'Retry-After': String(RETRY_AFTER_SECONDS) } : {}),
       });

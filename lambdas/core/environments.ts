@@ -10,9 +10,10 @@
  *
  * The same names let DELETE find the workflow a CREATING or DELETING record waits on: when none runs (its
  * outcome was never recorded: a step died, someone stopped it by hand, it never started), the record would
- * wait forever, so DELETE takes it over as it would a failed one.
+ * wait forever, so DELETE takes it over as it would a failed one. They also let a GET show how far that
+ * workflow has got (progressOf), read from its execution's history only when someone asks.
  */
-import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { type Caller, maySee, ownerIdOf, ownerUniqueIdOf, owns } from './access';
 import { sfnClient } from './clients';
 import {
@@ -21,6 +22,7 @@ import {
   type EnvironmentRecord,
   type EnvironmentStatus,
   type MetaflowConfig,
+  type Progress,
   WorkflowEnvironment,
   createRequestSchema,
 } from './environment';
@@ -35,6 +37,7 @@ import {
 } from './errors';
 import { logger } from './logger';
 import { executionName, namesFor, resourcesOf } from './naming';
+import { type HistoryReading, type WorkflowKind, readHistory } from './progress';
 import * as registry from './registry';
 import { currentDeployment, settings } from './settings';
 import { parseOrThrow } from './validation';
@@ -266,8 +269,9 @@ export interface DeleteOutcome {
  */
 export const WORKFLOW_START_WINDOW_MS = 60_000;
 
-/** One execution that may be driving a record: the state machine it runs on and its deterministic name. */
+/** One execution that may be driving a record: which workflow, the state machine it runs on and its deterministic name. */
 interface ExpectedExecution {
+  kind: WorkflowKind;
   stateMachineArn: string;
   executionName: string;
 }
@@ -279,14 +283,15 @@ interface ExpectedExecution {
  * teardown.
  */
 function expectedExecutionsOf(record: EnvironmentRecord): ExpectedExecution[] {
-  const { name, generation } = record;
+  const expected = (kind: WorkflowKind, stateMachineArn: string): ExpectedExecution => ({
+    kind,
+    stateMachineArn,
+    executionName: executionName(kind, record.name, record.generation),
+  });
   if (record.status === 'CREATING') {
-    return [
-      { stateMachineArn: settings.provisionStateMachineArn(), executionName: executionName('provision', name, generation) },
-      { stateMachineArn: settings.teardownStateMachineArn(), executionName: executionName('rollback', name, generation) },
-    ];
+    return [expected('provision', settings.provisionStateMachineArn()), expected('rollback', settings.teardownStateMachineArn())];
   }
-  return [{ stateMachineArn: settings.teardownStateMachineArn(), executionName: executionName('teardown', name, generation) }];
+  return [expected('teardown', settings.teardownStateMachineArn())];
 }
 
 /** `arn:…:stateMachine:<machine>` → `arn:…:execution:<machine>:<execution>`. */
@@ -324,6 +329,81 @@ async function driverOf(record: EnvironmentRecord): Promise<Driver> {
   const changedAgo = Date.now() - Date.parse(record.updatedAt);
   if (stopped.length === 0 && changedAgo < WORKFLOW_START_WINDOW_MS) return { kind: 'starting' };
   return { kind: 'none', stopped };
+}
+
+/**
+ * How many history events one read asks for, and how many reads at most. The newest page nearly always
+ * holds the state entered last and the entry of the step before (a Task is five events, one turn of a poll
+ * loop nine); further pages are read only to date the start of a long poll loop, and no further than this.
+ */
+export const PROGRESS_PAGE_SIZE = 25;
+const PROGRESS_MAX_PAGES = 4;
+/** However slow Step Functions is, a GET waits no longer than this for the progress, then answers without it. */
+const PROGRESS_TIMEOUT_MS = 3_000;
+
+/**
+ * Reads the newest events of one execution's history into the step it is in, paging back only while the
+ * events read do not show where that step began. Undefined when the execution does not exist (yet).
+ */
+async function readExecutionHistory(expected: ExpectedExecution, abortSignal: AbortSignal): Promise<HistoryReading | undefined> {
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  for (let page = 1; ; page++) {
+    let answer;
+    try {
+      answer = await sfnClient().send(
+        new GetExecutionHistoryCommand({
+          executionArn: executionArnOf(expected),
+          reverseOrder: true,
+          maxResults: PROGRESS_PAGE_SIZE,
+          // Only the event types, names and times are read: leave out every state's input and output.
+          includeExecutionData: false,
+          nextToken,
+        }),
+        { abortSignal },
+      );
+    } catch (error) {
+      if ((error as { name?: string })?.name === 'ExecutionDoesNotExist') return undefined;
+      throw error;
+    }
+    events.push(...(answer.events ?? []));
+    const reading = readHistory(expected.kind, events);
+    nextToken = answer.nextToken;
+    if (reading.kind === 'ended' || !reading.needsOlder || !nextToken || page === PROGRESS_MAX_PAGES) return reading;
+  }
+}
+
+/**
+ * The progress of the workflow driving a CREATING or DELETING environment: the step its running execution is
+ * in, from that execution's history (DESIGN §4). Nothing is read for any other status, so environments at rest
+ * cost no call. The executions are checked in the order of expectedExecutionsOf, so a failed create shows its
+ * rollback once the provisioning has ended. Showing progress is a courtesy: when it cannot be read (Step
+ * Functions slow or refusing, a state this code does not know) the environment is answered without it.
+ */
+export async function progressOf(record: EnvironmentRecord): Promise<Progress | undefined> {
+  if (record.status !== 'CREATING' && record.status !== 'DELETING') return undefined;
+  const abortSignal = AbortSignal.timeout(PROGRESS_TIMEOUT_MS);
+  try {
+    for (const expected of expectedExecutionsOf(record)) {
+      const reading = await readExecutionHistory(expected, abortSignal);
+      if (reading === undefined || reading.kind === 'ended') continue;
+      if (reading.unknownState !== undefined) {
+        logger.warn('the workflow is in a state that has no progress sentence', {
+          environment: record.name,
+          executionName: expected.executionName,
+          state: reading.unknownState,
+        });
+      }
+      return reading.progress;
+    }
+    return undefined;
+  } catch (error) {
+    logger.warn('could not read the progress of the workflow of an environment; answering without it', {
+      error: error as Error,
+      environment: record.name,
+    });
+    return undefined;
+  }
 }
 
 /** Whether the running teardown was started with purge (its input says so; unreadable input: no). */

@@ -12,7 +12,10 @@ import { STATE_MACHINES, STEP_FUNCTIONS, type StateMachineId, type StepFunctionI
 
 type Call = { functionId: StepFunctionId; payload: Record<string, any>; remainingMs: number };
 
-/** A scripted step: answers like the real steps do (poll steps report done, deleteBucket reports the bucket). */
+/**
+ * A scripted step: answers like the real steps do (poll steps report done, deleteBucket reports the bucket,
+ * allocateNetwork reports no block of its own, as with network isolation off).
+ */
 function scriptedSteps(script: { fail?: Record<string, Error[]>; pollsBeforeDone?: number } = {}) {
   const calls: Call[] = [];
   const failures = Object.fromEntries(Object.entries(script.fail ?? {}).map(([step, errors]) => [step, [...errors]]));
@@ -26,6 +29,7 @@ function scriptedSteps(script: { fail?: Record<string, Error[]>; pollsBeforeDone
       return { done: attempt > (script.pollsBeforeDone ?? 0), attempt, waitSeconds: 30 };
     }
     if (payload.step === 'deleteBucket') return { retained: false, objectCount: 0 };
+    if (payload.step === 'allocateNetwork') return { cidr: null };
     return {};
   };
   return { calls, load };
@@ -162,6 +166,11 @@ describe('workflow runner', () => {
     const definition = runner.stateMachines.provision.definition as { States: Record<string, any> };
     const states = allStates(definition.States).map(([name]) => name);
     const tasks = Object.keys(runner.stateMachines.provision.taskBindings);
+    // every Task but the failure path's StartRollback runs once, on the function it is bound to
+    const invokedByFunction: Partial<Record<StepFunctionId, number>> = {};
+    for (const [state, functionId] of Object.entries(runner.stateMachines.provision.taskBindings)) {
+      if (state !== 'StartRollback') invokedByFunction[functionId] = (invokedByFunction[functionId] ?? 0) + 1;
+    }
 
     // act
     const run = await runner.waitFor(runner.start({ stateMachineArn: runner.stateMachineArn('provision'), input: input() }).executionArn);
@@ -170,11 +179,83 @@ describe('workflow runner', () => {
     expect(run.stateTransitions).toBe(states.length - 2);
     expect(run.stepInvocations).toBe(tasks.length - 1);
     expect(run.stepInvocations).toBe(steps.calls.length);
-    expect(run.stepInvocationsByFunction).toEqual({ bucket: 1, iam: 4, batch: 4, registry: 1 });
+    expect(run.stepInvocationsByFunction).toEqual(invokedByFunction);
+    expect(invokedByFunction).toMatchObject({ bucket: 1, iam: 4, batch: 4, registry: 1 });
     expect(JSON.parse(run.output!)).toMatchObject({ environment: { name: 'alice' } });
     expect(run.stopDate!.getTime()).toBeGreaterThanOrEqual(run.startDate.getTime());
     // a Lambda's context counts down from the Task's timeout
     expect(steps.calls.every((call) => call.remainingMs > 100_000 && call.remainingMs <= 120_000)).toBe(true);
+  });
+
+  it('writes the history as it runs: each state entered and exited, and each invocation of a Task', async () => {
+    // prepare: a teardown whose first step fails once (and is retried), and whose first poll waits for a gate
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const steps = scriptedSteps({ fail: { disableJobQueue: [new TransientError('throttled')] } });
+    const runner = runnerWith((functionId) => {
+      const scripted = steps.load(functionId);
+      return async (event, context) => {
+        if ((event as { step: string }).step === 'pollJobQueue' && (event as { until: string }).until === 'DISABLED') await gate;
+        return scripted(event, context);
+      };
+    });
+    const definition = runner.stateMachines.teardown.definition as { States: Record<string, any> };
+    const typeOf = new Map(allStates(definition.States).map(([name, state]) => [name, state.Type]));
+    const { executionArn } = runner.start({ stateMachineArn: runner.stateMachineArn('teardown'), input: input() });
+
+    // act: read the history while the first poll's Lambda is held, then let the execution finish
+    const deadline = Date.now() + 20_000;
+    let whileRunning = runner.history(executionArn);
+    while (whileRunning.at(-1)?.type !== 'TaskStarted' || whileRunning.at(-3)?.stateEnteredEventDetails?.name !== 'CheckJobQueueDisabled') {
+      if (Date.now() > deadline) throw new Error('the first poll was never reached');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      whileRunning = runner.history(executionArn);
+    }
+    open();
+    const run = await runner.waitFor(executionArn);
+    const history = runner.history(executionArn);
+
+    // assess: while the poll's Lambda runs, its state is the last entered and nothing followed its start
+    expect(whileRunning.slice(-3).map((event) => event.type)).toEqual(['TaskStateEntered', 'TaskScheduled', 'TaskStarted']);
+    expect(history.slice(0, whileRunning.length)).toEqual(whileRunning);
+    // numbered in order, from the start to the end of the execution
+    expect(run.status).toBe('SUCCEEDED');
+    expect(history.map((event) => [event.id, event.previousEventId])).toEqual(history.map((_, index) => [index + 1, index]));
+    expect(history[0]).toMatchObject({ type: 'ExecutionStarted', executionStartedEventDetails: { input: input() } });
+    expect(history.at(-1)).toMatchObject({ type: 'ExecutionSucceeded' });
+    for (const event of history) {
+      expect(event.timestamp.getTime()).toBeGreaterThanOrEqual(run.startDate.getTime());
+      expect(event.timestamp.getTime()).toBeLessThanOrEqual(run.stopDate!.getTime());
+    }
+    // every state of the success path entered once (Parallel branches included), named by its type as on AWS
+    const entered = history.filter((event) => event.type.endsWith('StateEntered'));
+    const names = entered.map((event) => event.stateEnteredEventDetails!.name!);
+    expect(names.slice(0, 6)).toEqual([
+      'DisableJobQueue',
+      'StartWaitingForJobQueueDisabled',
+      'WaitForJobQueueDisabled',
+      'CheckJobQueueDisabled',
+      'IsJobQueueDisabled',
+      'DeleteJobQueue',
+    ]);
+    expect([...names].sort()).toEqual([...typeOf.keys()].filter((name) => !['MarkTeardownFailed', 'TeardownFailed'].includes(name)).sort());
+    expect(entered.map((event) => event.type)).toEqual(names.map((name) => `${typeOf.get(name)}StateEntered`));
+    const exited = history.filter((event) => event.type.endsWith('StateExited')).map((event) => event.stateExitedEventDetails!.name!);
+    expect(exited.sort()).toEqual([...names].sort());
+    // a Task's own events sit between its entry and its exit: the failed attempt, then the retry
+    const from = history.findIndex((event) => event.stateEnteredEventDetails?.name === 'DisableJobQueue');
+    const to = history.findIndex((event) => event.stateExitedEventDetails?.name === 'DisableJobQueue');
+    expect(history.slice(from, to + 1).map((event) => event.type)).toEqual([
+      'TaskStateEntered',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskFailed',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskSucceeded',
+      'TaskStateExited',
+    ]);
+    expect(history[from + 3]).toMatchObject({ taskFailedEventDetails: { resourceType: 'lambda', resource: 'invoke', error: 'TransientError' } });
   });
 
   it.each([
