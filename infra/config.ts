@@ -290,6 +290,16 @@ export function readConfig(node: Pick<Node, 'tryGetContext'>): MfenvConfig {
         'or they cannot call the API.',
     );
   }
+  if (config.vpcId && config.availabilityZones.length > 0) {
+    throw new ConfigError(
+      `Context ${CONTEXT.availabilityZones} applies only to a VPC the stack creates; with ${CONTEXT.vpcId} the existing VPC's public subnets are used. Remove one of the two.`,
+    );
+  }
+  if (config.availabilityZones.length === 1) {
+    throw new ConfigError(
+      `Context ${CONTEXT.availabilityZones} lists one zone; list at least two, so Spot capacity can come from more than one zone.`,
+    );
+  }
   if (config.networkIsolation) {
     if (config.vpcId && isUnset(read(CONTEXT.environmentSubnetRange))) {
       throw new ConfigError(
@@ -308,16 +318,6 @@ export function readConfig(node: Pick<Node, 'tryGetContext'>): MfenvConfig {
         `Context ${CONTEXT.environmentSubnetRange} (${config.environmentSubnetRange}) holds ${blocks} blocks of /23, fewer than ${CONTEXT.maxEnvironments} (${config.maxEnvironments}): give a larger range or lower the limit.`,
       );
     }
-  }
-  if (config.vpcId && config.availabilityZones.length > 0) {
-    throw new ConfigError(
-      `Context ${CONTEXT.availabilityZones} applies only to a VPC the stack creates; with ${CONTEXT.vpcId} the existing VPC's public subnets are used. Remove one of the two.`,
-    );
-  }
-  if (config.availabilityZones.length === 1) {
-    throw new ConfigError(
-      `Context ${CONTEXT.availabilityZones} lists one zone; list at least two, so Spot capacity can come from more than one zone.`,
-    );
   }
   return config;
 }

@@ -127,7 +127,7 @@ describe('an existing VPC (mfenv:vpcId)', () => {
     };
 
     // act
-    const { template, json, stack } = synthesize({ [CONTEXT.vpcId]: 'vpc-0123456789abcdef0', [lookupKey]: cached });
+    const { template, json, stack } = synthesize({ [CONTEXT.vpcId]: 'vpc-0123456789abcdef0', [CONTEXT.environmentSubnetRange]: '10.0.128.0/17', [lookupKey]: cached });
 
     // assess
     template.resourceCountIs('AWS::EC2::VPC', 0);
@@ -144,7 +144,7 @@ describe('an existing VPC (mfenv:vpcId)', () => {
     delete process.env.CDK_DEFAULT_REGION;
 
     // act
-    const build = () => synthesize({ [CONTEXT.vpcId]: 'vpc-0123456789abcdef0' });
+    const build = () => synthesize({ [CONTEXT.vpcId]: 'vpc-0123456789abcdef0', [CONTEXT.environmentSubnetRange]: '10.0.128.0/17' });
 
     // assess
     expect(build).toThrow(ConfigError);

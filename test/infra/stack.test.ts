@@ -39,7 +39,11 @@ describe('the bootstrap stack', () => {
     const { json } = synthesized;
 
     // act
-    const billed = Object.entries(json.Resources).filter(([, resource]) => IDLE_COST_TYPES.includes(resource.Type));
+    // A Gateway VPC endpoint (the S3 one network isolation needs) is free; an Interface endpoint bills by the hour.
+    const billed = Object.entries(json.Resources).filter(
+      ([, resource]) => IDLE_COST_TYPES.includes(resource.Type) && !(resource.Type === 'AWS::EC2::VPCEndpoint' && resource.Properties?.VpcEndpointType === 'Gateway'),
+    );
+    expect(resourcesOfType(json, 'AWS::EC2::VPCEndpoint').map(([, endpoint]) => endpoint.Properties!.VpcEndpointType)).toEqual(['Gateway']);
 
     // assess
     expect(billed).toEqual([]);
