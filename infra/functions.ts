@@ -181,13 +181,19 @@ export function bindStateMachine(
  * The shared network the compute environments launch into. Batch validates the subnets and security group
  * with the caller's permissions; EC2 Describe calls support no resource-level permissions.
  */
-export function bindNetwork(fn: MfenvFunction, subnets: ec2.ISubnet[], securityGroup: ec2.ISecurityGroup): void {
+export function bindNetwork(
+  fn: MfenvFunction,
+  subnets: ec2.ISubnet[],
+  securityGroup: ec2.ISecurityGroup,
+  launchTemplate: ec2.ILaunchTemplate,
+): void {
   fn.setSetting('subnetIds', subnets.map((subnet) => subnet.subnetId).join(','));
   fn.setSetting('securityGroupId', securityGroup.securityGroupId);
+  fn.setSetting('launchTemplateId', launchTemplate.launchTemplateId!);
   fn.addToRolePolicy(
     new iam.PolicyStatement({
       sid: 'DescribeNetworkForBatch',
-      actions: ['ec2:DescribeSubnets', 'ec2:DescribeSecurityGroups', 'ec2:DescribeVpcs'],
+      actions: ['ec2:DescribeSubnets', 'ec2:DescribeSecurityGroups', 'ec2:DescribeVpcs', 'ec2:DescribeLaunchTemplateVersions'],
       resources: ['*'],
     }),
   );

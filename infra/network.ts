@@ -34,6 +34,13 @@ export class Network extends Construct {
   readonly s3Endpoint: ec2.GatewayVpcEndpoint;
   /** The route table environment subnets join: the shared public subnets' (internet gateway + S3 endpoint). */
   readonly routeTableId: string;
+  /**
+   * The launch template every compute environment names: instance metadata only through IMDSv2 (session
+   * tokens, which a request forged through a proxy or an SSRF cannot carry), one hop, so containers on a
+   * bridge network cannot reach it. Batch runs single-node jobs in host network mode, where job code can still
+   * read the instance role's credentials: that role is scoped to its own environment's ECS cluster for that.
+   */
+  readonly launchTemplate: ec2.LaunchTemplate;
 
   constructor(scope: Construct, id: string, props: NetworkProps) {
     super(scope, id);
@@ -49,6 +56,11 @@ export class Network extends Construct {
       subnets: [{ subnets: this.subnets }],
     });
     this.routeTableId = this.subnets[0]!.routeTable.routeTableId;
+    this.launchTemplate = new ec2.LaunchTemplate(this, 'BatchInstanceTemplate', {
+      requireImdsv2: true,
+      httpPutResponseHopLimit: 1,
+      httpEndpoint: true,
+    });
     this.securityGroup = new ec2.SecurityGroup(this, 'BatchInstances', {
       vpc: this.vpc,
       description: 'mfenv Batch instances: no inbound traffic, outbound to ECS, ECR, S3 and package mirrors',

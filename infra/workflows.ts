@@ -121,7 +121,7 @@ const STEP_BINDINGS: Record<StepFunctionId, (fn: MfenvFunction, context: Binding
   },
   batch: (fn, c) => {
     bindRegistry(fn, c.table, 'read');
-    bindNetwork(fn, c.network.subnets, c.network.securityGroup);
+    bindNetwork(fn, c.network.subnets, c.network.securityGroup, c.network.launchTemplate);
     bindIsolation(fn, isolationOf(c), ['vpcId']);
     // Checked again where capacity is bought (createComputeEnvironment).
     fn.setSetting('maxVcpusCeiling', String(c.config.maxVcpusCeiling));

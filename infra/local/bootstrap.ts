@@ -9,6 +9,7 @@ import {
   CreateRouteCommand,
   CreateRouteTableCommand,
   CreateSecurityGroupCommand,
+  CreateLaunchTemplateCommand,
   CreateVpcEndpointCommand,
   CreateSubnetCommand,
   CreateVpcCommand,
@@ -92,6 +93,15 @@ export async function bootstrapEmulator(endpoint: string, options: LocalBootstra
       }),
     )
   ).VpcEndpoint!.VpcEndpointId!;
+  // The launch template of the Batch instances, as the stack makes it: instance metadata through IMDSv2 only.
+  const launchTemplateId = (
+    await ec2.send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: `${stackName}-batch-instances`,
+        LaunchTemplateData: { MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 1, HttpEndpoint: 'enabled' } },
+      }),
+    )
+  ).LaunchTemplate!.LaunchTemplateId!;
   // A new security group has no ingress rule and allows all egress: exactly what Batch instances need.
   const securityGroupId = (
     await ec2.send(
@@ -160,6 +170,7 @@ export async function bootstrapEmulator(endpoint: string, options: LocalBootstra
     [SETTING.subnetIds]: subnetIds.join(','),
     [SETTING.securityGroupId]: securityGroupId,
     [SETTING.vpcId]: vpcId,
+    [SETTING.launchTemplateId]: launchTemplateId,
     [SETTING.routeTableId]: routeTableId,
     [SETTING.s3EndpointId]: s3EndpointId,
     [SETTING.environmentSubnetRange]: DEFAULT_ENVIRONMENT_SUBNET_RANGE,

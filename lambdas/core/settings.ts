@@ -36,6 +36,8 @@ export const SETTING = {
   s3EndpointId: 'MFENV_S3_ENDPOINT_ID',
   /** Security group of the Batch instances: no ingress, open egress. */
   securityGroupId: 'MFENV_SECURITY_GROUP_ID',
+  /** Launch template of the Batch instances (IMDSv2 required). Optional: unset, Batch's default launch. */
+  launchTemplateId: 'MFENV_LAUNCH_TEMPLATE_ID',
   /**
    * Service role of every compute environment. Optional: unset, the steps name none and Batch uses its
    * service-linked role (AWSServiceRoleForBatch), creating it on first use. The emulator needs one named.
@@ -80,6 +82,7 @@ export const SETTING_DEFAULTS = {
   prefix: 'mfenv',
   stackName: 'mfenv',
   batchServiceRoleArn: '',
+  launchTemplateId: '',
   spotAllocationStrategy: 'SPOT_CAPACITY_OPTIMIZED',
   maxVcpusCeiling: '64',
   maxEnvironments: '40',
@@ -132,6 +135,7 @@ export const settings = {
   routeTableId: () => raw('routeTableId'),
   s3EndpointId: () => raw('s3EndpointId'),
   securityGroupId: () => raw('securityGroupId'),
+  launchTemplateId: () => raw('launchTemplateId') || undefined,
   batchServiceRoleArn: () => raw('batchServiceRoleArn') || undefined,
   permissionsBoundaryArn: () => raw('permissionsBoundaryArn'),
   spotAllocationStrategy: (): SpotAllocationStrategy => {

@@ -243,6 +243,7 @@ async function createComputeEnvironment({ environment }: StepInput) {
   }
   const { instanceTypes, ec2Configuration } = instanceSelectionFor(environment.spec);
   const subnets = await subnetsOf(environment.name);
+  const launchTemplateId = settings.launchTemplateId();
   try {
     await batchClient().send(
       new CreateComputeEnvironmentCommand({
@@ -263,6 +264,8 @@ async function createComputeEnvironment({ environment }: StepInput) {
           securityGroupIds: [settings.securityGroupId()],
           instanceRole: names.instanceProfileArn,
           ec2Configuration,
+          // IMDSv2 only (the bootstrap stack's launch template); its default version, so the stack can update it.
+          ...(launchTemplateId ? { launchTemplate: { launchTemplateId, version: '$Default' } } : {}),
           // Tags of the EC2 instances Batch launches: their cost lands on this environment.
           tags,
         },

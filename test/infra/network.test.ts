@@ -76,6 +76,35 @@ describe('the shared VPC (default: the stack zones)', () => {
     expect(Object.values(flowLogs)).toHaveLength(1);
     expect(Object.values(flowLogs)[0]!.Properties).toMatchObject({ TrafficType: 'REJECT', LogDestinationType: 'cloud-watch-logs' });
   });
+
+  it('gives the Batch instances a launch template that requires IMDSv2 with one hop, named by the compute-environment step', () => {
+    // prepare
+    const { json, stack } = synthesized;
+
+    // act
+    const templates = resourcesOfType(json, 'AWS::EC2::LaunchTemplate');
+    const batchFunction = json.Resources[logicalIdOf(stack.workflows.stepFunctions.batch)]!;
+
+    // assess
+    expect(templates).toHaveLength(1);
+    const [templateId, launchTemplate] = templates[0]!;
+    expect(launchTemplate.Properties!.LaunchTemplateData.MetadataOptions).toMatchObject({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
+    expect(batchFunction.Properties!.Environment.Variables.MFENV_LAUNCH_TEMPLATE_ID).toEqual({ Ref: templateId });
+  });
+
+  it('gives the shared subnets a free S3 gateway endpoint', () => {
+    // prepare
+    const { json } = synthesized;
+
+    // act
+    const endpoints = resourcesOfType(json, 'AWS::EC2::VPCEndpoint');
+
+    // assess
+    expect(endpoints).toHaveLength(1);
+    expect(endpoints[0]![1].Properties).toMatchObject({ VpcEndpointType: 'Gateway' });
+    expect(JSON.stringify(endpoints[0]![1].Properties!.ServiceName)).toContain('.s3');
+    expect(endpoints[0]![1].Properties!.RouteTableIds).toHaveLength(resourcesOfType(json, 'AWS::EC2::Subnet').length);
+  });
 });
 
 describe('the shared VPC with explicit zones', () => {

@@ -187,6 +187,8 @@ describe('an environment through the local HTTP API', () => {
     expect(ce).toMatchObject({ type: 'MANAGED', state: 'ENABLED' });
     expect(ce.computeResources).toMatchObject({ type: 'SPOT', allocationStrategy: 'SPOT_CAPACITY_OPTIMIZED', minvCpus: 0, maxvCpus: 8 });
     expect(ce.computeResources!.securityGroupIds).toEqual([bootstrap.securityGroupId]);
+    // IMDSv2 only: the launch template the bootstrap made, at its default version.
+    expect(ce.computeResources!.launchTemplate).toMatchObject({ launchTemplateId: bootstrap.env.MFENV_LAUNCH_TEMPLATE_ID, version: '$Default' });
 
     // assess: network isolation. The compute environment uses subnets of its own (not the shared ones), one
     // per zone of the shared subnets, public, in alice's block of the environment range, on the shared route
