@@ -61,6 +61,12 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
     },
     {
       construct: boundary,
+      rule: wildcardResource(`${batchArn}:job/*`),
+      reason:
+        "SubmitJob is also authorized on the job it creates, whose ARN names no queue; the role's own environment queue is required in the same statement.",
+    },
+    {
+      construct: boundary,
       rule: wildcardResource(`${logsArn}:log-group:/aws/batch/job:log-stream:*`),
       reason: 'The Metaflow client reads its Batch jobs\' output from the log group Batch writes to; stream names are per job and unknown in advance.',
     },

@@ -131,10 +131,11 @@ export function accessRolePolicy(
       Resource: names.jobDefinitionArnPattern,
     },
     {
+      // SubmitJob is authorized on the queue, the job definition and the new job; a job's ARN names no queue.
       Sid: 'SubmitToOwnQueue',
       Effect: 'Allow',
       Action: 'batch:SubmitJob',
-      Resource: [names.jobQueueArn, names.jobDefinitionArnPattern],
+      Resource: [names.jobQueueArn, names.jobDefinitionArnPattern, jobArnPattern(names.jobQueueArn)],
     },
     {
       Sid: 'PassOwnJobRole',
@@ -266,6 +267,11 @@ export function accessRoleTrustPolicy(trustees: AccessRoleTrustees): PolicyDocum
 /** IAM's limit on a role trust policy, in characters without whitespace (raisable to 4,096 by quota request). */
 export const TRUST_POLICY_MAX_LENGTH = 2048;
 
+/** Every job of the account and region the queue is in (`…:job-queue/<name>` → `…:job/*`). */
+function jobArnPattern(jobQueueArn: string): string {
+  return `${jobQueueArn.slice(0, jobQueueArn.indexOf(':job-queue/'))}:job/*`;
+}
+
 /** The log group AWS Batch writes job output to by default. */
 export function batchJobLogGroupArn(region: string, accountId: string, partition = 'aws'): string {
   return `arn:${partition}:logs:${region}:${accountId}:log-group:/aws/batch/job`;
@@ -363,7 +369,6 @@ export function permissionsBoundaryPolicy(
       Effect: 'Allow',
       Action: [
         'ec2:DescribeTags',
-        'ecs:CreateCluster',
         'ecs:DeregisterContainerInstance',
         'ecs:DiscoverPollEndpoint',
         'ecs:Poll',
@@ -371,15 +376,18 @@ export function permissionsBoundaryPolicy(
         'ecs:StartTelemetrySession',
         'ecs:UpdateContainerInstancesState',
         'ecs:Submit*',
-        'ecs:TagResource',
         'ecr:GetAuthorizationToken',
         'ecr:BatchCheckLayerAvailability',
         'ecr:GetDownloadUrlForLayer',
         'ecr:BatchGetImage',
-        'logs:CreateLogStream',
-        'logs:PutLogEvents',
       ],
       Resource: '*',
+    },
+    {
+      Sid: 'BatchJobLogs',
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: `${batchJobLogGroupArn(region, accountId, partition)}:log-stream:*`,
     },
     {
       Sid: 'MetaflowClientDescribeBatch',
@@ -394,6 +402,7 @@ export function permissionsBoundaryPolicy(
       Resource: [
         `arn:${partition}:batch:${region}:${accountId}:job-definition/metaflow_*`,
         `arn:${partition}:batch:${region}:${accountId}:job-queue/${prefix}-${environment}`,
+        `arn:${partition}:batch:${region}:${accountId}:job/*`,
       ],
     },
     {

@@ -1,11 +1,15 @@
 /**
- * What the policy linter reports and the project accepts, each with the reason it is right here, in one
- * place: parliament's findings over every IAM policy document (./parliament.test.ts). Each acknowledgement
- * names one document, one issue and what the finding is about, exactly as the test prints it; the test
- * fails on a finding no acknowledgement answers, and on an acknowledgement no finding needs any more.
+ * What the linters report and the project accepts, each with the reason it is right here, in one place:
+ * parliament's findings over every IAM policy document (./parliament.test.ts), and checkov's failed checks
+ * over the synthesized template (./checkov.test.ts). Each test fails on a finding no acknowledgement
+ * answers, and on an acknowledgement no finding needs any more.
  *
- * Documents are named as the test names them: a function of lambdas/core/policies.ts (with its variant in
- * parentheses), or a template resource's logical id, `.trust` for a role's trust policy.
+ * parliament: each acknowledgement names one document, one issue and what the finding is about, exactly as
+ * the test prints it. Documents are named as the test names them: a function of lambdas/core/policies.ts
+ * (with its variant in parentheses), or a template resource's logical id, `.trust` for a role's trust policy.
+ *
+ * checkov: each acknowledgement names one check and the template resources it answers, by logical id or by
+ * a pattern of logical ids (CDK's logical ids end in a hash of the construct path, 8 hexadecimal digits).
  */
 
 export interface ParliamentAcknowledgement {
@@ -54,9 +58,6 @@ const TAG_VARIABLE =
   "The resource is built from the role's own tags (${aws:PrincipalTag/mfenv:bucket}, ${aws:PrincipalTag/mfenv:environment}), so each role's ceiling is its own environment: parliament's pattern for a policy variable allows no colon, as in the tag keys mfenv:*, so it cannot match the ARN to the action's resource type";
 
 /** parliament's action database lists the job being created as a resource SubmitJob needs. */
-const SUBMIT_JOB_RESOURCES =
-  "parliament's database asks for the `job` resource too (the job being created, whose id does not exist yet); AWS Batch documents SubmitJob scoped by the job queue and the job definition only (https://docs.aws.amazon.com/batch/latest/userguide/iam-example-restrict-job-queue.html), which is what is granted here. Only a real account can confirm it; nothing offline evaluates which resources AWS checks";
-
 const TERMINATE_JOB =
   "The Metaflow client stops the jobs of an interrupted run. A Batch job ARN is `job/<random id>`: it names neither queue nor environment, so no resource pattern narrows TerminateJob to one environment's jobs. A known limit the README states: a teammate can stop a colleague's job";
 
@@ -93,7 +94,6 @@ export const PARLIAMENT_ACKNOWLEDGEMENTS: ParliamentAcknowledgement[] = [
       "The Metaflow client passes the environment's job role to the Batch jobs it submits (METAFLOW_ECS_S3_ACCESS_IAM_ROLE): PassRole of that one role, to ecs-tasks.amazonaws.com only (iam:PassedToService).",
   },
   { document: 'accessRolePolicy', issue: 'RESOURCE_STAR', subject: 'batch:TerminateJob', reason: `${TERMINATE_JOB}.` },
-  { document: 'accessRolePolicy', issue: 'RESOURCE_MISMATCH', subject: 'batch:SubmitJob', reason: `SubmitJob to the environment's queue: ${SUBMIT_JOB_RESOURCES}.` },
 
   // ---- The permissions boundary, as the code builds it and as the template holds it (EnvironmentBoundary).
   ...['permissionsBoundaryPolicy', 'EnvironmentBoundary9641168B'].flatMap((document): ParliamentAcknowledgement[] => [
@@ -120,13 +120,13 @@ export const PARLIAMENT_ACKNOWLEDGEMENTS: ParliamentAcknowledgement[] = [
       document,
       issue: 'RESOURCE_MISMATCH',
       subject: 'batch:SubmitJob',
-      reason: `Two causes, both in parliament: the queue ARN is built from a tag (${TAG_VARIABLE}); and ${SUBMIT_JOB_RESOURCES}.`,
+      reason: `The queue ARN is built from the role's tag: ${TAG_VARIABLE}.`,
     },
     {
       document,
       issue: 'RESOURCE_STAR',
       subject:
-        'ecr:BatchCheckLayerAvailability, ecr:BatchGetImage, ecr:GetDownloadUrlForLayer, ecs:CreateCluster, ecs:DeregisterContainerInstance, ecs:Poll, ecs:RegisterContainerInstance, ecs:StartTelemetrySession, ecs:SubmitAttachmentStateChanges, ecs:SubmitContainerStateChange, ecs:SubmitTaskStateChange, ecs:UpdateContainerInstancesState, logs:CreateLogStream, logs:PutLogEvents',
+        'ecr:BatchCheckLayerAvailability, ecr:BatchGetImage, ecr:GetDownloadUrlForLayer, ecs:DeregisterContainerInstance, ecs:Poll, ecs:RegisterContainerInstance, ecs:StartTelemetrySession, ecs:SubmitAttachmentStateChanges, ecs:SubmitContainerStateChange, ecs:SubmitTaskStateChange, ecs:UpdateContainerInstancesState',
       reason: `${CEILING}. These are the ECS agent's actions as AWS's AmazonEC2ContainerServiceforEC2Role allows them; each instance role's own policy (instanceRolePolicy) narrows them to its environment's ECS cluster and the Batch job log group. The images a job may pull come from any repository its author names.`,
     },
     { document, issue: 'RESOURCE_STAR', subject: 'batch:TerminateJob', reason: `${CEILING}. ${TERMINATE_JOB}.` },
@@ -205,5 +205,87 @@ export const PARLIAMENT_ACKNOWLEDGEMENTS: ParliamentAcknowledgement[] = [
     subject: 'states:DescribeExecution',
     reason:
       "DescribeExecution takes an `execution` (standard workflow) or an `express` resource, one per kind of state machine, and parliament asks for both. Both state machines are STANDARD (infra/workflows.ts): their executions are `execution:<state machine>:<name>`, which is what is granted.",
+  },
+];
+
+export interface CheckovAcknowledgement {
+  /** checkov's check id (CKV_AWS_...), as its report gives it. */
+  check: string;
+  /** The failed resources it answers: one logical id, or a pattern that must match a logical id whole. */
+  resource: string | RegExp;
+  reason: string;
+}
+
+/** CDK's suffix of a logical id: a hash of the construct path. */
+const HASH = '[0-9A-F]{8}';
+const STEP_FUNCTIONS = new RegExp(`Workflows[A-Za-z]+Steps${HASH}`);
+const API_FUNCTION = 'ApiHandler5E7490E8';
+
+const CUSTOMER_MANAGED_KEY =
+  "A customer-managed KMS key bills $1 a month whether it is used or not, which would end the stack's $0 while idle (README, What it costs idle)";
+
+export const CHECKOV_ACKNOWLEDGEMENTS: CheckovAcknowledgement[] = [
+  // ---- Encryption with a customer-managed KMS key.
+  ...[
+    new RegExp(`Workflows[A-Za-z]+StepsLogs${HASH}`), // each step function's logs (infra/functions.ts)
+    new RegExp(`ApiHandlerLogs${HASH}`), // the API function's logs
+    new RegExp(`Workflows(Provision|Teardown)Logs${HASH}`), // the state machines' execution logs (infra/workflows.ts)
+    new RegExp(`HttpAccessLogs${HASH}`), // the API stage's access logs (infra/api.ts)
+    new RegExp(`NetworkRejectedFlows${HASH}`), // the VPC's rejected flows (infra/network.ts)
+  ].map((resource) => ({
+    check: 'CKV_AWS_158',
+    resource,
+    reason: `${CUSTOMER_MANAGED_KEY}. CloudWatch Logs encrypts every log group at rest anyway, with keys AWS owns.`,
+  })),
+  {
+    check: 'CKV_AWS_119',
+    resource: 'Registry4DB9CCA5',
+    reason: `${CUSTOMER_MANAGED_KEY}. The registry table is encrypted at rest with the AWS-managed key (TableEncryption.AWS_MANAGED in infra/registry.ts), which bills no monthly fee.`,
+  },
+  ...[STEP_FUNCTIONS, API_FUNCTION].map((resource) => ({
+    check: 'CKV_AWS_173',
+    resource,
+    reason: `${CUSTOMER_MANAGED_KEY}. The variables hold resource names, ids and ARNs and the deployment's settings (lambdas/core/settings.ts), nothing secret, and Lambda encrypts them at rest by default.`,
+  })),
+
+  // ---- Lambda functions (infra/functions.ts): every one is invoked synchronously and runs outside any VPC.
+  {
+    check: 'CKV_AWS_116',
+    resource: STEP_FUNCTIONS,
+    reason:
+      'A dead-letter queue receives failed asynchronous invocations only, and a step function is never invoked asynchronously: Step Functions invokes it and waits for its answer (every Task of statemachine/*.asl.json is arn:aws:states:::lambda:invoke, with no InvocationType Event), and the state machine retries and catches its failures itself (Retry and Catch).',
+  },
+  {
+    check: 'CKV_AWS_116',
+    resource: API_FUNCTION,
+    reason:
+      "A dead-letter queue receives failed asynchronous invocations only, and the API function is never invoked asynchronously: API Gateway's Lambda proxy integration (AWS_PROXY, infra/api.ts) waits for its answer and returns it, or the error, to the caller.",
+  },
+  ...[STEP_FUNCTIONS, API_FUNCTION].map((resource) => ({
+    check: 'CKV_AWS_117',
+    resource,
+    reason:
+      'Inside a VPC the function would need a NAT gateway or interface endpoints to reach the AWS APIs it calls, and both bill by the hour, which would end the $0 while idle; nothing it talks to lives inside the VPC, and outside one it reaches the AWS APIs over their public endpoints, signed with its own role.',
+  })),
+  ...[STEP_FUNCTIONS, API_FUNCTION].map((resource) => ({
+    check: 'CKV_AWS_115',
+    resource,
+    reason:
+      'Lambda keeps 100 of an account\'s concurrent executions unreserved and refuses a reservation that would leave fewer, so reserving any would make the stack fail to deploy in an account with a low concurrency quota (new accounts may start with one). test/infra/stack.test.ts asserts that no function reserves any.',
+  })),
+
+  // ---- The API stage (infra/api.ts).
+  {
+    check: 'CKV_AWS_120',
+    resource: 'HttpApiDeploymentStagev16DA85FD0',
+    reason:
+      "A stage cache is a cache cluster that bills by the hour, which would end the $0 while idle (test/infra/stack.test.ts asserts none is enabled). And the answers must not be cached: each depends on who calls (GET /environments lists the caller's own environments) and on an environment's state, which changes while it is provisioned and torn down.",
+  },
+
+  // ---- The permissions boundary (lambdas/core/policies.ts, permissionsBoundaryPolicy).
+  {
+    check: 'CKV_AWS_111',
+    resource: 'EnvironmentBoundary9641168B',
+    reason: `${CEILING}. Its write actions on * are the ECS agent's, as AWS's AmazonEC2ContainerServiceforEC2Role allows them, which each instance role's own policy (instanceRolePolicy) narrows to its environment's ECS cluster and the Batch job log group; and batch:TerminateJob, which no role's policy can narrow. ${TERMINATE_JOB}.`,
   },
 ];

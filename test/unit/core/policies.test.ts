@@ -49,7 +49,8 @@ describe('access role policy', () => {
     // assess
     const [submit, ...others] = byAction('batch:SubmitJob');
     expect(others).toHaveLength(0);
-    expect(resourcesOf(submit!).sort()).toEqual([alice.jobDefinitionArnPattern, alice.jobQueueArn].sort());
+    // The new job is a resource of SubmitJob too; its ARN names no queue, the queue in the same request does.
+    expect(resourcesOf(submit!).sort()).toEqual([alice.jobDefinitionArnPattern, alice.jobQueueArn, 'arn:aws:batch:us-east-1:123456789012:job/*'].sort());
     expect(resourcesOf(byAction('batch:RegisterJobDefinition')[0]!)).toEqual([alice.jobDefinitionArnPattern]);
   });
 
