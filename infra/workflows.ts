@@ -114,6 +114,8 @@ const STEP_BINDINGS: Record<StepFunctionId, (fn: MfenvFunction, context: Binding
     fn.setSetting('admins', c.config.admins.join(','));
   },
   network: (fn, c) => {
+    // deleteSubnets reads the environment's record first, like every step that deletes (teardown-guard.ts).
+    bindRegistry(fn, c.table, 'read');
     bindNetworkBlocks(fn, c.table);
     fn.setSetting('subnetIds', c.network.subnets.map((subnet) => subnet.subnetId).join(','));
     bindIsolation(fn, isolationOf(c), ['vpcId', 'routeTableId', 'environmentSubnetRange']);

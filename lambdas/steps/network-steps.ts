@@ -18,7 +18,7 @@ import {
 import { ec2Client } from '../core/clients';
 import { ConfigurationError, TransientError } from '../core/errors';
 import { logger } from '../core/logger';
-import { tagListFor } from '../core/naming';
+import { namesFor, tagListFor } from '../core/naming';
 import { MAX_ZONES, claimNetworkBlock, releaseNetworkBlock, subnetCidr } from '../core/network';
 import { currentDeployment, settings } from '../core/settings';
 import { hasErrorCode } from './aws-errors';
@@ -50,7 +50,9 @@ async function createSubnets({ environment, network }: StepInput) {
   const ec2 = ec2Client();
   const zones = await sharedZones();
   const existing = await environmentSubnets(environment.name);
-  const tags = tagListFor(currentDeployment(), environment.name, environment.owner);
+  const deployment = currentDeployment();
+  const tags = tagListFor(deployment, environment.name, environment.owner);
+  const names = namesFor(deployment, environment.name);
   const subnetIds: string[] = [];
   for (const [index, zone] of zones.entries()) {
     let subnet = existing.find((candidate) => candidate.AvailabilityZone === zone);
@@ -66,7 +68,7 @@ async function createSubnets({ environment, network }: StepInput) {
               TagSpecifications: [
                 {
                   ResourceType: 'subnet',
-                  Tags: [...tags, { Key: ZONE_INDEX_TAG, Value: String(index) }, { Key: 'Name', Value: `mfenv-${environment.name}-${zone}` }],
+                  Tags: [...tags, { Key: ZONE_INDEX_TAG, Value: String(index) }, { Key: 'Name', Value: `${names.computeEnvironmentName}-${zone}` }],
                 },
               ],
             }),

@@ -6,7 +6,7 @@
 import { CONTEXT } from '../../infra/config';
 import { SETTING } from '../../lambdas/core/settings';
 import { STEP_FUNCTION_IDS, type StepFunctionId } from '../../lambdas/steps/catalogue';
-import { API_FUNCTION, STEP_FUNCTIONS } from '../../lambdas/steps/catalogue';
+import { API_FUNCTION, DESTRUCTIVE_STEPS, STEP_FUNCTIONS } from '../../lambdas/steps/catalogue';
 import { actionsCalledBy } from './sources';
 import { type Synthesized, logicalIdOf, readable, resourcesOfType, synthesize } from './synth';
 
@@ -206,6 +206,22 @@ describe('the permissions of the functions and state machines', () => {
     // assess
     expect(statements.length).toBeGreaterThan(0);
     expect(foreign).toEqual([]);
+  });
+
+  it('lets every step function that deletes read any environment record, unconditioned (the teardown guard reads ENV#<name>)', () => {
+    // prepare
+    const deleting = STEP_FUNCTION_IDS.filter((id) => (STEP_FUNCTIONS[id].steps as readonly string[]).some((step) => DESTRUCTIVE_STEPS.includes(step)));
+
+    // act
+    const readers = deleting.filter((id) =>
+      roles[id].some(
+        (statement) => statement.Effect === 'Allow' && list(statement.Action).includes('dynamodb:GetItem') && statement.Condition === undefined,
+      ),
+    );
+
+    // assess
+    expect(deleting.length).toBeGreaterThan(3);
+    expect(readers).toEqual(deleting);
   });
 
   it('keeps every S3, IAM and Batch resource of the step functions under the mfenv prefix', () => {
