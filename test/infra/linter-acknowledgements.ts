@@ -218,8 +218,9 @@ export interface CheckovAcknowledgement {
 
 /** CDK's suffix of a logical id: a hash of the construct path. */
 const HASH = '[0-9A-F]{8}';
-const STEP_FUNCTIONS = new RegExp(`Workflows[A-Za-z]+Steps${HASH}`);
-const API_FUNCTION = 'ApiHandler5E7490E8';
+/** The step Lambdas the state machines invoke (infra/workflows.ts), and the API's Lambda. */
+const STEP_LAMBDAS = new RegExp(`Workflows[A-Za-z]+Steps${HASH}`);
+const API_LAMBDA = 'ApiHandler5E7490E8';
 
 const CUSTOMER_MANAGED_KEY =
   "A customer-managed KMS key bills $1 a month whether it is used or not, which would end the stack's $0 while idle (README, What it costs idle)";
@@ -227,8 +228,8 @@ const CUSTOMER_MANAGED_KEY =
 export const CHECKOV_ACKNOWLEDGEMENTS: CheckovAcknowledgement[] = [
   // ---- Encryption with a customer-managed KMS key.
   ...[
-    new RegExp(`Workflows[A-Za-z]+StepsLogs${HASH}`), // each step function's logs (infra/functions.ts)
-    new RegExp(`ApiHandlerLogs${HASH}`), // the API function's logs
+    new RegExp(`Workflows[A-Za-z]+StepsLogs${HASH}`), // each step Lambda's logs (infra/functions.ts)
+    new RegExp(`ApiHandlerLogs${HASH}`), // the API Lambda's logs
     new RegExp(`Workflows(Provision|Teardown)Logs${HASH}`), // the state machines' execution logs (infra/workflows.ts)
     new RegExp(`HttpAccessLogs${HASH}`), // the API stage's access logs (infra/api.ts)
     new RegExp(`NetworkRejectedFlows${HASH}`), // the VPC's rejected flows (infra/network.ts)
@@ -242,7 +243,7 @@ export const CHECKOV_ACKNOWLEDGEMENTS: CheckovAcknowledgement[] = [
     resource: 'Registry4DB9CCA5',
     reason: `${CUSTOMER_MANAGED_KEY}. The registry table is encrypted at rest with the AWS-managed key (TableEncryption.AWS_MANAGED in infra/registry.ts), which bills no monthly fee.`,
   },
-  ...[STEP_FUNCTIONS, API_FUNCTION].map((resource) => ({
+  ...[STEP_LAMBDAS, API_LAMBDA].map((resource) => ({
     check: 'CKV_AWS_173',
     resource,
     reason: `${CUSTOMER_MANAGED_KEY}. The variables hold resource names, ids and ARNs and the deployment's settings (lambdas/core/settings.ts), nothing secret, and Lambda encrypts them at rest by default.`,
@@ -251,27 +252,27 @@ export const CHECKOV_ACKNOWLEDGEMENTS: CheckovAcknowledgement[] = [
   // ---- Lambda functions (infra/functions.ts): every one is invoked synchronously and runs outside any VPC.
   {
     check: 'CKV_AWS_116',
-    resource: STEP_FUNCTIONS,
+    resource: STEP_LAMBDAS,
     reason:
-      'A dead-letter queue receives failed asynchronous invocations only, and a step function is never invoked asynchronously: Step Functions invokes it and waits for its answer (every Task of statemachine/*.asl.json is arn:aws:states:::lambda:invoke, with no InvocationType Event), and the state machine retries and catches its failures itself (Retry and Catch).',
+      'A dead-letter queue receives failed asynchronous invocations only, and a step Lambda is never invoked asynchronously: Step Functions invokes it and waits for its answer (every Task of statemachine/*.asl.json is arn:aws:states:::lambda:invoke, with no InvocationType Event), and the state machine retries and catches its failures itself (Retry and Catch).',
   },
   {
     check: 'CKV_AWS_116',
-    resource: API_FUNCTION,
+    resource: API_LAMBDA,
     reason:
-      "A dead-letter queue receives failed asynchronous invocations only, and the API function is never invoked asynchronously: API Gateway's Lambda proxy integration (AWS_PROXY, infra/api.ts) waits for its answer and returns it, or the error, to the caller.",
+      "A dead-letter queue receives failed asynchronous invocations only, and the API Lambda is never invoked asynchronously: API Gateway's Lambda proxy integration (AWS_PROXY, infra/api.ts) waits for its answer and returns it, or the error, to the caller.",
   },
-  ...[STEP_FUNCTIONS, API_FUNCTION].map((resource) => ({
+  ...[STEP_LAMBDAS, API_LAMBDA].map((resource) => ({
     check: 'CKV_AWS_117',
     resource,
     reason:
       'Inside a VPC the function would need a NAT gateway or interface endpoints to reach the AWS APIs it calls, and both bill by the hour, which would end the $0 while idle; nothing it talks to lives inside the VPC, and outside one it reaches the AWS APIs over their public endpoints, signed with its own role.',
   })),
-  ...[STEP_FUNCTIONS, API_FUNCTION].map((resource) => ({
+  ...[STEP_LAMBDAS, API_LAMBDA].map((resource) => ({
     check: 'CKV_AWS_115',
     resource,
     reason:
-      'Lambda keeps 100 of an account\'s concurrent executions unreserved and refuses a reservation that would leave fewer, so reserving any would make the stack fail to deploy in an account with a low concurrency quota (new accounts may start with one). test/infra/stack.test.ts asserts that no function reserves any.',
+      "Lambda keeps 100 of an account's concurrent executions unreserved and refuses a reservation that would leave fewer, so reserving any would make the stack fail to deploy in an account with a low concurrency quota (new accounts may start with one). test/infra/stack.test.ts asserts that no function reserves any.",
   })),
 
   // ---- The API stage (infra/api.ts).
