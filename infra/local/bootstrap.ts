@@ -34,6 +34,8 @@ export interface LocalBootstrapOptions {
   maxEnvironments?: number;
   maxEnvironmentsPerOwner?: number;
   spotAllocationStrategy?: SpotAllocationStrategy;
+  /** Each environment in subnets of its own (default: on, as the stack). */
+  networkIsolation?: boolean;
   deletedRecordRetentionDays?: number;
 }
 
@@ -174,7 +176,7 @@ export async function bootstrapEmulator(endpoint: string, options: LocalBootstra
     [SETTING.routeTableId]: routeTableId,
     [SETTING.s3EndpointId]: s3EndpointId,
     [SETTING.environmentSubnetRange]: DEFAULT_ENVIRONMENT_SUBNET_RANGE,
-    [SETTING.networkIsolation]: SETTING_DEFAULTS.networkIsolation,
+    [SETTING.networkIsolation]: String(options.networkIsolation ?? SETTING_DEFAULTS.networkIsolation === 'true'),
     [SETTING.batchServiceRoleArn]: serviceRoleArn,
     [SETTING.permissionsBoundaryArn]: boundaryArn,
     [SETTING.spotAllocationStrategy]: options.spotAllocationStrategy ?? SETTING_DEFAULTS.spotAllocationStrategy,

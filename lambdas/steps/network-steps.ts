@@ -16,10 +16,10 @@ import {
   ModifySubnetAttributeCommand,
 } from '@aws-sdk/client-ec2';
 import { ec2Client } from '../core/clients';
-import { ConfigurationError, TransientError } from '../core/errors';
+import { ConfigurationError, QuotaExceededError, TransientError } from '../core/errors';
 import { logger } from '../core/logger';
 import { namesFor, tagListFor } from '../core/naming';
-import { MAX_ZONES, claimNetworkBlock, releaseNetworkBlock, subnetCidr } from '../core/network';
+import { MAX_ZONES, claimNetworkBlock, heldNetworkBlock, releaseNetworkBlock, subnetCidr } from '../core/network';
 import { currentDeployment, settings } from '../core/settings';
 import { hasErrorCode } from './aws-errors';
 import { type StepInput, type StepTable, stepHandler } from './step';
@@ -38,8 +38,33 @@ async function sharedZones(): Promise<string[]> {
   return zones;
 }
 
+/** AWS allows 200 subnets per VPC (a quota that can be raised): https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html */
+export const SUBNETS_PER_VPC = 200;
+
+/** How many subnets the shared VPC holds now (the shared ones, every environment's, and any other). */
+async function subnetsInVpc(): Promise<number> {
+  let count = 0;
+  let NextToken: string | undefined;
+  do {
+    const page = await ec2Client().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [settings.vpcId()] }], NextToken }));
+    count += page.Subnets?.length ?? 0;
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return count;
+}
+
 async function allocateNetwork({ environment }: StepInput) {
   if (!settings.networkIsolation()) return { cidr: null };
+  const held = await heldNetworkBlock(environment.name);
+  if (held) return { cidr: held.cidr };
+  // Admission: an environment that could not get its subnets would fail later, after its roles and bucket.
+  const [inVpc, zones] = await Promise.all([subnetsInVpc(), sharedZones()]);
+  if (inVpc + zones.length > SUBNETS_PER_VPC) {
+    throw new QuotaExceededError(
+      `The shared VPC holds ${inVpc} subnets and this environment needs ${zones.length} more, over AWS's quota of ${SUBNETS_PER_VPC} per VPC: ` +
+        'delete an unused environment, or ask the platform owner to raise the quota (Service Quotas, "Subnets per VPC").',
+    );
+  }
   const block = await claimNetworkBlock(environment.name);
   return { cidr: block.cidr };
 }

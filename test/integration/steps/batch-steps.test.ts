@@ -14,10 +14,13 @@ import type { WorkflowEnvironment } from '../../../lambdas/core/environment';
 import { TAG, tagsFor } from '../../../lambdas/core/naming';
 import { SETTING, currentDeployment } from '../../../lambdas/core/settings';
 import { handler } from '../../../lambdas/steps/batch-steps';
+import { handler as networkSteps } from '../../../lambdas/steps/network-steps';
 import { useEmulator } from '../../support/emulator';
 import { OWNER, invoke, namesOf, quietLogs, uniqueName, withSetting, workflowEnvironment } from './fixtures';
 
-const { context } = useEmulator();
+// The compute environment in the shared subnets: environments' own subnets are the network steps' (network-steps.test.ts);
+// one test below turns isolation on to see the compute environment take them.
+const { context } = useEmulator({ networkIsolation: false });
 let batch: BatchClient;
 let iam: IAMClient;
 
@@ -70,6 +73,23 @@ const poll = (step: 'pollComputeEnvironment' | 'pollJobQueue', environment: Work
   invoke<PollAnswer>(handler, { step, environment, until, poll: FIRST_POLL });
 
 describe('createComputeEnvironment', () => {
+  it("with network isolation, launches into the environment's own subnets, not the shared ones", async () => {
+    // prepare: the environment's block and subnets, as the network steps make them
+    const environment = await withInstanceProfile(workflowEnvironment(uniqueName('ce-own')));
+    await withSetting(SETTING.networkIsolation, 'true', async () => {
+      const network = await invoke<{ cidr: string }>(networkSteps, { step: 'allocateNetwork', environment });
+      const { subnetIds } = await invoke<{ subnetIds: string[] }>(networkSteps, { step: 'createSubnets', environment, network });
+
+      // act
+      await invoke(handler, { step: 'createComputeEnvironment', environment });
+
+      // assess
+      const detail = await computeEnvironmentOf(namesOf(environment.name).computeEnvironmentName);
+      expect([...(detail?.computeResources?.subnets ?? [])].sort()).toEqual([...subnetIds].sort());
+      for (const id of subnetIds) expect(context.bootstrap.subnetIds).not.toContain(id);
+    });
+  });
+
   it("refuses a spec over the deployment's vCPU ceiling, whatever the workflow input says, and creates nothing", async () => {
     // prepare: an input the API would never have accepted
     const environment = await withInstanceProfile(workflowEnvironment(uniqueName('ce-over'), { spec: { maxVcpus: 4096, gpu: false } }));

@@ -28,7 +28,8 @@ import { EMULATOR_ACCOUNT_ID, EMULATOR_REGION } from '../../../infra/local/emula
 import { useEmulator } from '../../support/emulator';
 import { OWNER, invoke, namesOf, quietLogs, uniqueName, withSetting, workflowEnvironment } from './fixtures';
 
-const { context } = useEmulator();
+// scopeInstanceRole needs a compute environment: in the shared subnets here (network-steps.test.ts has the own ones).
+const { context } = useEmulator({ networkIsolation: false });
 let iam: IAMClient;
 let batch: BatchClient;
 

@@ -151,3 +151,24 @@ describe('createSubnets and deleteSubnets', () => {
     expect(await subnetsTaggedFor(environment.name)).toHaveLength(context.bootstrap.subnetIds.length);
   });
 });
+
+describe('admission against the subnets-per-VPC quota', () => {
+  // Last in the file: it fills the emulator's VPC with subnets.
+  it('refuses a new environment whose subnets would pass 200 in the VPC, saying so; one that holds its block keeps it', async () => {
+    // prepare: an environment that already holds a block, then the VPC filled to 199 subnets
+    const holder = workflowEnvironment(uniqueName('holder'));
+    const held = await invoke<Allocation>(handler, { step: 'allocateNetwork', environment: holder });
+    const { Subnets = [] } = await ec2.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [settings.vpcId()] }] }));
+    for (let index = Subnets.length; index < 199; index += 1) {
+      await ec2.send(new CreateSubnetCommand({ VpcId: settings.vpcId(), CidrBlock: `10.20.${64 + Math.floor(index / 16)}.${(index % 16) * 16}/28` }));
+    }
+
+    // act
+    const attempt = invoke(handler, { step: 'allocateNetwork', environment: workflowEnvironment(uniqueName('one-too-many')) });
+    const again = await invoke<Allocation>(handler, { step: 'allocateNetwork', environment: holder });
+
+    // assess
+    await expect(attempt).rejects.toMatchObject({ name: 'QuotaExceededError', message: expect.stringContaining('quota of 200 per VPC') });
+    expect(again).toEqual(held);
+  });
+});
