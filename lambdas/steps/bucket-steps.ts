@@ -89,6 +89,8 @@ async function createBucket({ environment, network }: StepInput) {
   const names = namesFor(deployment, environment.name);
   const bucket = names.bucket;
   const tags = tagListFor(deployment, environment.name, environment.owner);
+  // Checked before anything is made: a bucket without its policy must never be left behind.
+  const isolation = isolationOf(environment.name, network?.cidr);
 
   const existing = await readBucket(bucket, environment.name);
   let adopted = false;
@@ -148,7 +150,7 @@ async function createBucket({ environment, network }: StepInput) {
       OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
     }),
   );
-  const policy = bucketPolicy(names, settings.bucketTlsOnly(), isolationOf(environment.name, network?.cidr));
+  const policy = bucketPolicy(names, settings.bucketTlsOnly(), isolation);
   if (policy) await s3.send(new PutBucketPolicyCommand({ ...ownBucket(bucket), Policy: JSON.stringify(policy) }));
   // No versioning: it would bill every overwritten object forever, and Metaflow's store is content-addressed.
   return { bucket, adopted };

@@ -110,3 +110,14 @@ export function apiClient(baseUrl: string, credentials?: Credentials) {
   };
 }
 export type ApiClient = ReturnType<typeof apiClient>;
+
+/** GETs the environment until its status leaves `passing`; bounded, with a short fixed interval. */
+export async function waitWhile(client: ApiClient, name: string, passing: string, timeoutMs = 120_000): Promise<ApiResponse> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await client.get(`/environments/${name}`);
+    if (response.status !== 200 || response.json?.status !== passing) return response;
+    if (Date.now() > deadline) throw new Error(`${name} was still ${passing} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

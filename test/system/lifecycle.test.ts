@@ -23,7 +23,7 @@ import type { LocalUser } from '../../infra/local/runtime';
 import type { ExecutionRecord } from '../../infra/local/workflow-runner';
 import { namesFor } from '../../lambdas/core/naming';
 import { useLocalMode } from '../support/local-mode';
-import { type ApiClient, type ApiResponse, apiClient, signedFetch } from '../support/signed-client';
+import { type ApiClient, type ApiResponse, apiClient, signedFetch, waitWhile } from '../support/signed-client';
 import { LOCAL_PAYLOAD_KEYS } from '../support/payload';
 
 // The handlers log every step; this test prints its own figures instead.
@@ -62,17 +62,6 @@ beforeAll(async () => {
 afterAll(() => {
   for (const client of Object.values(aws ?? {})) client.destroy();
 });
-
-/** GETs the environment until its status leaves `passing`; bounded, with a short fixed interval. */
-async function waitWhile(client: ApiClient, name: string, passing: string, timeoutMs = 120_000): Promise<ApiResponse> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const response = await client.get(`/environments/${name}`);
-    if (response.status !== 200 || response.json?.status !== passing) return response;
-    if (Date.now() > deadline) throw new Error(`${name} was still ${passing} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 async function snapshot() {
   const registry = await aws.dynamo.send(new ScanCommand({ TableName: local.local.bootstrap.tableName }));

@@ -6,7 +6,7 @@
  */
 import type { LocalRole, LocalUser } from '../../infra/local/runtime';
 import { useLocalMode } from '../support/local-mode';
-import { type ApiClient, type ApiResponse, apiClient } from '../support/signed-client';
+import { type ApiClient, apiClient, waitWhile } from '../support/signed-client';
 
 // The handlers log every step; the assertions say what matters here. (Set before local mode loads them.)
 process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
@@ -37,17 +37,6 @@ afterAll(async () => {
 /** The API as one session of a role: a new session (new temporary credentials) each call. */
 async function asSessionOf(roleArn: string, sessionName: string): Promise<ApiClient> {
   return apiClient(local.local.apiUrl, await local.local.assumeRole(roleArn, sessionName));
-}
-
-/** GETs the environment until its status leaves `passing`; bounded, with a short fixed interval. */
-async function waitWhile(client: ApiClient, name: string, passing: string, timeoutMs = 120_000): Promise<ApiResponse> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const response = await client.get(`/environments/${name}`);
-    if (response.status !== 200 || response.json?.status !== passing) return response;
-    if (Date.now() > deadline) throw new Error(`${name} was still ${passing} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 describe('callers other than IAM users, through the local HTTP API', () => {

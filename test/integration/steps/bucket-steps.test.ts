@@ -17,14 +17,15 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { TAG, tagsFor } from '../../../lambdas/core/naming';
-import { SETTING, currentDeployment } from '../../../lambdas/core/settings';
+import { SETTING, currentDeployment, settings } from '../../../lambdas/core/settings';
 import { handler } from '../../../lambdas/steps/bucket-steps';
 import { useEmulator } from '../../support/emulator';
 import type { WorkflowEnvironment } from '../../../lambdas/core/environment';
 import * as registry from '../../../lambdas/core/registry';
 import { OWNER, invoke, namesOf, quietLogs, recordTeardown, uniqueName, withSetting, workflowEnvironment } from './fixtures';
 
-const { context } = useEmulator();
+// Network isolation off by default here (the policy's own test below turns it on): the other tests are about the bucket.
+const { context } = useEmulator({ networkIsolation: false });
 let s3: S3Client;
 
 beforeAll(() => {
@@ -103,6 +104,35 @@ describe('createBucket', () => {
         Condition: { Bool: { 'aws:SecureTransport': false } },
       }),
     ]);
+  });
+
+  it("with network isolation, refuses the environment's job and instance roles outside its subnets and the endpoint", async () => {
+    // prepare
+    const environment = workflowEnvironment(uniqueName('isolated'));
+    const names = namesOf(environment.name);
+    const network = { cidr: '10.20.200.0/23' };
+
+    // act
+    await withSetting(SETTING.networkIsolation, 'true', () => invoke(handler, { step: 'createBucket', environment, network }));
+
+    // assess
+    const { Policy } = await s3.send(new GetBucketPolicyCommand({ Bucket: names.bucket }));
+    const roles = { 'aws:PrincipalArn': [names.jobRoleArn, names.instanceRoleArn] };
+    expect(JSON.parse(Policy!).Statement).toEqual([
+      expect.objectContaining({ Sid: 'EnvironmentRolesOnlyThroughTheEndpoint', Effect: 'Deny', Condition: { ArnEquals: roles, StringNotEquals: { 'aws:SourceVpce': settings.s3EndpointId() } } }),
+      expect.objectContaining({ Sid: 'EnvironmentRolesOnlyFromTheVpc', Effect: 'Deny', Condition: { ArnEquals: roles, StringNotEquals: { 'aws:SourceVpc': settings.vpcId() } } }),
+      expect.objectContaining({ Sid: 'EnvironmentRolesOnlyFromTheirSubnets', Effect: 'Deny', Condition: { ArnEquals: roles, NotIpAddress: { 'aws:VpcSourceIp': network.cidr } } }),
+    ]);
+  });
+
+  it('makes no bucket with isolation on but no address block (allocateNetwork comes first)', async () => {
+    // prepare
+    const environment = workflowEnvironment(uniqueName('no-block'));
+    // act
+    const attempt = withSetting(SETTING.networkIsolation, 'true', () => invoke(handler, { step: 'createBucket', environment }));
+    // assess
+    await expect(attempt).rejects.toMatchObject({ name: 'ConfigurationError' });
+    expect(await bucketExists(namesOf(environment.name).bucket)).toBe(false);
   });
 
   it('run twice ends with the same bucket and the same settings', async () => {

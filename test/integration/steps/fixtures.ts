@@ -5,7 +5,7 @@
 import type { Context } from 'aws-lambda';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoClient } from '../../../lambdas/core/clients';
-import type { EnvironmentRecord, WorkflowEnvironment } from '../../../lambdas/core/environment';
+import type { EnvironmentRecord, EnvironmentStatus, WorkflowEnvironment } from '../../../lambdas/core/environment';
 import { logger } from '../../../lambdas/core/logger';
 import { namesFor, resourcesOf } from '../../../lambdas/core/naming';
 import * as registry from '../../../lambdas/core/registry';
@@ -39,17 +39,10 @@ export function namesOf(name: string) {
 
 type LambdaHandler = (event: unknown, context: Context) => Promise<unknown>;
 
-/**
- * What the API records when a teardown starts (DELETE: DELETING at the next generation, with purge as asked;
- * a failed create: still CREATING at its generation). Destructive steps act only on a teardown the registry
- * shows (lambdas/steps/teardown-guard.ts), so tests that call them directly record it first, as the API would.
- */
-export async function recordTeardown(environment: WorkflowEnvironment): Promise<void> {
-  const status = environment.mode === 'rollback' ? 'CREATING' : 'DELETING';
-  const existing = await registry.getEnvironment(environment.name);
-  if (existing?.status === status && existing.generation === environment.generation && existing.purgeRequested === environment.purge) return;
+/** The registry record of a workflow environment in `status`, as the API writes it. */
+export function recordFor(environment: WorkflowEnvironment, status: EnvironmentStatus): EnvironmentRecord {
   const now = new Date().toISOString();
-  const record: EnvironmentRecord = {
+  return {
     name: environment.name,
     owner: environment.owner,
     ownerUniqueId: environment.ownerUniqueId,
@@ -65,6 +58,18 @@ export async function recordTeardown(environment: WorkflowEnvironment): Promise<
     createdAt: now,
     updatedAt: now,
   };
+}
+
+/**
+ * What the API records when a teardown starts (DELETE: DELETING at the next generation, with purge as asked;
+ * a failed create: still CREATING at its generation). Destructive steps act only on a teardown the registry
+ * shows (lambdas/steps/teardown-guard.ts), so tests that call them directly record it first, as the API would.
+ */
+export async function recordTeardown(environment: WorkflowEnvironment): Promise<void> {
+  const status = environment.mode === 'rollback' ? 'CREATING' : 'DELETING';
+  const existing = await registry.getEnvironment(environment.name);
+  if (existing?.status === status && existing.generation === environment.generation && existing.purgeRequested === environment.purge) return;
+  const record = recordFor(environment, status);
   await dynamoClient().send(
     new PutCommand({ TableName: settings.tableName(), Item: { pk: `ENV#${environment.name}`, kind: 'environment', ...record } }),
   );

@@ -1,14 +1,14 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { CreateStateMachineCommand, DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { dynamoClient } from '../../../lambdas/core/clients';
-import type { EnvironmentRecord, EnvironmentStatus, WorkflowEnvironment } from '../../../lambdas/core/environment';
+import type { EnvironmentStatus, WorkflowEnvironment } from '../../../lambdas/core/environment';
 import { metaflowConfigFor } from '../../../lambdas/core/metaflow-config';
 import { executionName, resourcesOf } from '../../../lambdas/core/naming';
 import * as registry from '../../../lambdas/core/registry';
 import { SETTING, settings } from '../../../lambdas/core/settings';
 import { handler } from '../../../lambdas/steps/registry-steps';
 import { useEmulator } from '../../support/emulator';
-import { OWNER, invoke, namesOf, quietLogs, uniqueName, withSetting, workflowEnvironment } from './fixtures';
+import { invoke, namesOf, quietLogs, recordFor, uniqueName, withSetting, workflowEnvironment } from './fixtures';
 
 const { context } = useEmulator();
 let sfn: SFNClient;
@@ -33,23 +33,7 @@ afterAll(() => sfn?.destroy());
 /** A registry record as the API writes it when a create or delete starts. */
 async function recordIn(status: EnvironmentStatus, overrides: Partial<WorkflowEnvironment> = {}) {
   const environment = workflowEnvironment(uniqueName(status.toLowerCase().replace('_', '-')), overrides);
-  const now = new Date().toISOString();
-  const record: EnvironmentRecord = {
-    name: environment.name,
-    owner: OWNER,
-    ownerUniqueId: null,
-    purgeRequested: environment.purge,
-    status,
-    statusReason: null,
-    region: settings.region(),
-    spec: environment.spec,
-    resources: resourcesOf(namesOf(environment.name)),
-    config: null,
-    generation: environment.generation,
-    retainedBucket: null,
-    createdAt: now,
-    updatedAt: now,
-  };
+  const record = recordFor(environment, status);
   await registry.putNewEnvironment(record);
   return environment;
 }
