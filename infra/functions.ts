@@ -131,6 +131,16 @@ export function bindRegistry(fn: MfenvFunction, table: dynamodb.ITable, access: 
   );
   fn.addToRolePolicy(
     new iam.PolicyStatement({
+      // A refused request releases the Idempotency-Key it claimed (lambdas/core/idempotency-records.ts): those
+      // records only, never an environment's.
+      sid: 'ReleaseIdempotencyKeys',
+      actions: ['dynamodb:DeleteItem'],
+      resources: [table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['IDEMPOTENCY#*'] } },
+    }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
       sid: 'RegistryByOwner',
       actions: ['dynamodb:Query'],
       resources: [`${table.tableArn}/index/${REGISTRY_TABLE.ownerIndex.name}`],

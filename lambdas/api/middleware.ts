@@ -5,7 +5,7 @@
  *   3. identifies the caller from requestContext.identity.userArn (AWS_IAM auth) — none → 401,
  *   4. finds the route — none → 404, wrong method → 405 with Allow,
  *   5. reads the query (each parameter once) and, for routes that take one, the JSON body
- *      (not JSON by Content-Type → 415, malformed → 400 saying where).
+ *      (not JSON by Content-Type → 415, malformed or nested deeper than MAX_BODY_DEPTH → 400 saying why).
  * Whatever is thrown on the way (here, in the route, in the domain) becomes an RFC 9457 problem: the errors
  * listed in HTTP_ERRORS with their status and title, anything else a 500 with a neutral sentence, logged.
  */
@@ -81,7 +81,34 @@ export function isJsonMediaType(contentType: string | undefined): boolean {
 
 const EXAMPLE_BODY = 'send a JSON object such as {"name": "alice", "maxVcpus": 16, "gpu": false}';
 
-/** The JSON body of a request; 415 unless declared JSON, 400 when empty or not JSON. */
+/**
+ * The deepest nesting of objects and arrays a body may have. A create request is one flat object (depth 1);
+ * the margin keeps the answer to a slightly wrong body a precise validation error, while a body nested
+ * thousands of levels deep (API Gateway delivers up to 10 MB) is refused before anything walks it
+ * recursively (the idempotency hash, validation, logging) and could exhaust the stack.
+ */
+export const MAX_BODY_DEPTH = 32;
+
+export function tooDeepError(): ValidationError {
+  return new ValidationError(
+    `The body nests objects or arrays more than ${MAX_BODY_DEPTH} levels deep, which no request needs: ${EXAMPLE_BODY}.`,
+    [{ field: 'body', message: `is nested more than ${MAX_BODY_DEPTH} levels deep` }],
+  );
+}
+
+/** Whether a parsed JSON value nests objects or arrays deeper than `max`; iterative, so any depth is safe to measure. */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  const pending: Array<{ value: unknown; depth: number }> = [{ value, depth: 1 }];
+  while (pending.length > 0) {
+    const next = pending.pop()!;
+    if (next.value === null || typeof next.value !== 'object') continue;
+    if (next.depth > max) return true;
+    for (const item of Object.values(next.value)) pending.push({ value: item, depth: next.depth + 1 });
+  }
+  return false;
+}
+
+/** The JSON body of a request; 415 unless declared JSON, 400 when empty, not JSON or nested too deep. */
 export function parseJsonBody(event: Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded'>, headers: Record<string, string>): unknown {
   const contentType = headers['content-type'];
   if (!isJsonMediaType(contentType)) {
@@ -94,13 +121,16 @@ export function parseJsonBody(event: Pick<APIGatewayProxyEvent, 'body' | 'isBase
   if (text.trim() === '') {
     throw new ValidationError(`The request has no body: ${EXAMPLE_BODY}.`, [{ field: 'body', message: 'is required' }]);
   }
+  let body: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    body = JSON.parse(text) as unknown;
   } catch (error) {
     throw new ValidationError(`The body is not valid JSON (${messageOf(error)}): ${EXAMPLE_BODY}.`, [
       { field: 'body', message: 'is not valid JSON' },
     ]);
   }
+  if (nestsDeeperThan(body, MAX_BODY_DEPTH)) throw tooDeepError();
+  return body;
 }
 
 /** The problem document (and extra headers) for anything thrown while serving a request. */

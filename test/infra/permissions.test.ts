@@ -275,7 +275,7 @@ describe('the permissions of the functions and state machines', () => {
     expect(dynamo('registry')).toEqual([
       expect.objectContaining({ Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], Resource: table }),
     ]);
-    expect(actionsOf(dynamo('api')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:UpdateItem']);
+    expect(actionsOf(dynamo('api')).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:UpdateItem']);
     expect(dynamo('api').find((statement) => list(statement.Action).includes('dynamodb:Query'))!.Resource).toBe(`${table}/index/byOwner`);
     expect(starts('registry')).toEqual(['arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:mfenv-teardown']);
     expect(starts('api').sort()).toEqual(
