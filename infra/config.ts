@@ -6,6 +6,7 @@
  */
 import type { Node } from 'constructs';
 import { AdminArn, IDENTITY_CENTER_ROLE_PREFIX, parsePrincipal } from '../lambdas/core/access';
+import { S3_RESERVED_BUCKET_PREFIXES } from '../lambdas/core/naming';
 import { blockCount } from '../lambdas/core/network';
 import { TRUST_POLICY_MAX_LENGTH, accessRoleTrustPolicy } from '../lambdas/core/policies';
 import { SETTING_DEFAULTS, SPOT_ALLOCATION_STRATEGIES, type SpotAllocationStrategy } from '../lambdas/core/settings';
@@ -100,6 +101,34 @@ export class ConfigError extends Error {
  * `mf-team`. Short enough that the longest bucket and role names still fit AWS's limits.
  */
 const PREFIX_PATTERN = /^[a-z][a-z0-9]{1,15}$/;
+
+/**
+ * The S3-reserved bucket-name prefix that buckets `<prefix>-<name>-<hash>` of this prefix could start with, if
+ * any (`sthree` makes `sthree-…`, `amzn` makes `amzn-s3-demo-…` with the environment `s3-demo-x`). Refused
+ * whatever the environment names: `xn` is refused too, though no name (they start with a letter) makes
+ * `xn--`, so the rule does not hang on the environment-name pattern. Reserved suffixes cannot occur: every
+ * bucket ends with `-` and 8 hex characters, and each reserved suffix puts a hyphen, a dot or a letter past
+ * `f` where those hex characters are.
+ */
+export function reservedBucketPrefixFor(prefix: string): string | undefined {
+  const start = `${prefix}-`;
+  return S3_RESERVED_BUCKET_PREFIXES.find((reserved) => start.startsWith(reserved) || reserved.startsWith(start));
+}
+
+function bucketPrefix(read: ContextReader): string {
+  const prefix =
+    text(read, 'prefix', PREFIX_PATTERN, '2 to 16 lower-case letters and digits, starting with a letter (no hyphen)') ??
+    DEFAULT_CONFIG.prefix;
+  const reserved = reservedBucketPrefixFor(prefix);
+  if (reserved !== undefined) {
+    throw new ConfigError(
+      `Context ${CONTEXT.prefix} is ${JSON.stringify(prefix)}; bucket names <prefix>-<environment>-<hash> could then start with ` +
+        `"${reserved}", a start of bucket names reserved by S3: choose another prefix.`,
+    );
+  }
+  return prefix;
+}
+
 /** CloudFormation's stack-name rule, kept short so `<stack>-provision` and log group names stay readable. */
 const STACK_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9-]{0,39}$/;
 const ORGANIZATION_ID_PATTERN = /^o-[a-z0-9]{10,32}$/;
@@ -182,7 +211,9 @@ function list(read: ContextReader, key: keyof MfenvConfig, rule: Rule, accepts: 
 /**
  * The longest trust policy an access role can get with these admins (lambdas/core/policies.ts), in the
  * characters IAM counts (no whitespace): the owner with the longest conditions is an IAM Identity Center
- * session with the longest permission set and session names IAM allows.
+ * session with the longest permission set and session names IAM allows. The owners are in `aws-us-gov`, the
+ * longest partition name, so the bound holds whichever partition the stack is deployed in (the conditions
+ * name the owner's own partition).
  */
 export function longestAccessRoleTrust(admins: readonly string[]): number {
   const account = '123456789012';
@@ -237,9 +268,7 @@ export function readConfig(node: Pick<Node, 'tryGetContext'>): MfenvConfig {
     stackName:
       text(read, 'stackName', STACK_NAME_PATTERN, 'a letter followed by up to 39 letters, digits or hyphens') ??
       DEFAULT_CONFIG.stackName,
-    prefix:
-      text(read, 'prefix', PREFIX_PATTERN, '2 to 16 lower-case letters and digits, starting with a letter (no hyphen)') ??
-      DEFAULT_CONFIG.prefix,
+    prefix: bucketPrefix(read),
     maxVcpusCeiling: integer(read, 'maxVcpusCeiling', 1, 10_000, DEFAULT_CONFIG.maxVcpusCeiling),
     // AWS Batch allows 50 compute environments and 50 job queues per account and region.
     maxEnvironments: integer(read, 'maxEnvironments', 1, 50, DEFAULT_CONFIG.maxEnvironments),

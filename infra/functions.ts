@@ -97,15 +97,20 @@ export class MfenvFunction extends NodejsFunction {
   }
 }
 
-/** What names derive from: the same three settings every function needs (lambdas/core/naming.ts). */
+/** What names derive from: the same settings every function needs (lambdas/core/naming.ts); the region is the runtime's. */
 export interface DeploymentSettings {
   prefix: string;
   stackName: string;
   accountId: string;
+  /** The stack's partition (`Stack.partition`, a token resolved at deploy time), for every ARN the functions build. */
+  partition: string;
 }
 
 export function bindDeployment(fn: MfenvFunction, deployment: DeploymentSettings): void {
-  fn.setSetting('prefix', deployment.prefix).setSetting('stackName', deployment.stackName).setSetting('accountId', deployment.accountId);
+  fn.setSetting('prefix', deployment.prefix)
+    .setSetting('stackName', deployment.stackName)
+    .setSetting('accountId', deployment.accountId)
+    .setSetting('partition', deployment.partition);
 }
 
 /**

@@ -38,7 +38,7 @@ export class MfenvStack extends Stack {
     this.network = new Network(this, 'Network', { vpcId: config.vpcId, availabilityZones: config.availabilityZones });
     const table = createRegistryTable(this);
     const boundary = createPermissionsBoundary(this, config.prefix, this.stackName);
-    const deployment: DeploymentSettings = { prefix: config.prefix, stackName: this.stackName, accountId: this.account };
+    const deployment: DeploymentSettings = { prefix: config.prefix, stackName: this.stackName, accountId: this.account, partition: this.partition };
 
     this.workflows = new Workflows(this, 'Workflows', {
       config,

@@ -62,6 +62,8 @@ function subnetCidr(index: number): string {
 export async function bootstrapEmulator(endpoint: string, options: LocalBootstrapOptions = {}): Promise<LocalBootstrap> {
   const prefix = options.prefix ?? SETTING_DEFAULTS.prefix;
   const stackName = options.stackName ?? 'mfenv-local';
+  // The emulator knows the commercial partition only.
+  const partition = SETTING_DEFAULTS.partition;
   const config = emulatorClientConfig(endpoint);
   const ec2 = new EC2Client(config);
   const dynamo = new DynamoDBClient(config);
@@ -154,7 +156,7 @@ export async function bootstrapEmulator(endpoint: string, options: LocalBootstra
       new CreatePolicyCommand({
         PolicyName: permissionsBoundaryName(stackName),
         Path: `/${prefix}/`,
-        PolicyDocument: JSON.stringify(permissionsBoundaryPolicy(prefix, 'aws', { accountId: EMULATOR_ACCOUNT_ID, region: EMULATOR_REGION })),
+        PolicyDocument: JSON.stringify(permissionsBoundaryPolicy(prefix, partition, { accountId: EMULATOR_ACCOUNT_ID, region: EMULATOR_REGION })),
       }),
     )
   ).Policy!.Arn!;
@@ -168,6 +170,7 @@ export async function bootstrapEmulator(endpoint: string, options: LocalBootstra
     [SETTING.tableName]: tableName,
     [SETTING.prefix]: prefix,
     [SETTING.stackName]: stackName,
+    [SETTING.partition]: partition,
     [SETTING.accountId]: EMULATOR_ACCOUNT_ID,
     [SETTING.subnetIds]: subnetIds.join(','),
     [SETTING.securityGroupId]: securityGroupId,

@@ -11,8 +11,22 @@ export interface Deployment {
   accountId: string;
   region: string;
   stackName: string;
+  /**
+   * The first field of every ARN (aws, aws-cn, aws-us-gov): on Lambda the stack's own, through the
+   * `partition` setting. Absent only where nothing but the commercial partition can be meant (the emulator,
+   * fixtures), hence the default.
+   */
   partition?: string;
 }
+
+/** The commercial partition: local mode's, since the emulator knows no other. */
+export const DEFAULT_PARTITION = 'aws';
+
+/**
+ * What an ARN's partition looks like: `aws`, `aws-cn`, `aws-us-gov`, and the isolated ones (`aws-iso`,
+ * `aws-iso-b`…), so a new partition needs no change here.
+ */
+export const PARTITION_PATTERN = /^aws(-[a-z]+)*$/;
 
 /** Tag keys on every resource an environment owns (cost allocation, orphan search). */
 export const TAG = {
@@ -28,7 +42,7 @@ export const TAG = {
 
 export function namesFor(deployment: Deployment, environmentName: string) {
   const { prefix, accountId, region } = deployment;
-  const partition = deployment.partition ?? 'aws';
+  const partition = deployment.partition ?? DEFAULT_PARTITION;
   const base = `${prefix}-${environmentName}`;
   const iamPath = `/${prefix}/`;
   const bucket = `${base}-${deploymentHash(deployment)}`;
@@ -70,6 +84,23 @@ export function resourcesOf(names: EnvironmentNames): Resources {
     instanceProfileArn: names.instanceProfileArn,
     accessRoleArn: names.accessRoleArn,
   };
+}
+
+/**
+ * What S3 reserves at the start and the end of a general purpose bucket name
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html); CreateBucket refuses them.
+ * (`aws` is reserved for table buckets only.) A bucket is `<prefix>-<name>-<8 hex>`: the deployment's
+ * prefix rule (infra/config.ts) keeps the start clear, the hash the end.
+ */
+export const S3_RESERVED_BUCKET_PREFIXES = ['xn--', 'sthree-', 'amzn-s3-demo-'] as const;
+export const S3_RESERVED_BUCKET_SUFFIXES = ['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3'] as const;
+
+/** The reserved prefix or suffix a bucket name has, if any. */
+export function reservedBucketNameForm(bucket: string): string | undefined {
+  return (
+    S3_RESERVED_BUCKET_PREFIXES.find((reserved) => bucket.startsWith(reserved)) ??
+    S3_RESERVED_BUCKET_SUFFIXES.find((reserved) => bucket.endsWith(reserved))
+  );
 }
 
 /**

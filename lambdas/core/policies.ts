@@ -3,7 +3,7 @@
  * AWS; the unit tests read them. Least privilege: each names only this environment's bucket, queue and role.
  */
 import { IDENTITY_CENTER_ROLE_PREFIX, type Principal, parsePrincipal } from './access';
-import type { EnvironmentNames } from './naming';
+import { DEFAULT_PARTITION, type EnvironmentNames } from './naming';
 
 export interface PolicyStatement {
   Sid?: string;
@@ -21,7 +21,14 @@ export interface PolicyDocument {
 const document = (...Statement: PolicyStatement[]): PolicyDocument => ({ Version: '2012-10-17', Statement });
 
 
-/** The job role (METAFLOW_ECS_S3_ACCESS_IAM_ROLE) is assumed by ECS tasks of this account only. */
+/**
+ * The job role (METAFLOW_ECS_S3_ACCESS_IAM_ROLE) is assumed by ECS tasks of this account only.
+ *
+ * The service principals (`ecs-tasks.amazonaws.com` here, `ec2.amazonaws.com` below) are written the same in
+ * every partition, China included: aws-cdk-lib documents service principals as standardized on
+ * `<service>.amazonaws.com` and writes that form for every region, the stack's own Lambda trust among them.
+ * China once wanted `ec2.amazonaws.com.cn`; that this form is accepted there is yet to be seen on an account.
+ */
 export function jobRoleTrustPolicy(accountId: string): PolicyDocument {
   return document({
     Effect: 'Allow',
@@ -272,8 +279,11 @@ function jobArnPattern(jobQueueArn: string): string {
   return `${jobQueueArn.slice(0, jobQueueArn.indexOf(':job-queue/'))}:job/*`;
 }
 
-/** The log group AWS Batch writes job output to by default. */
-export function batchJobLogGroupArn(region: string, accountId: string, partition = 'aws'): string {
+/**
+ * The log group AWS Batch writes job output to by default. The partition defaults to the commercial one
+ * for callers that can mean nothing else (the emulator); the step handlers pass the deployment's.
+ */
+export function batchJobLogGroupArn(region: string, accountId: string, partition: string = DEFAULT_PARTITION): string {
   return `arn:${partition}:logs:${region}:${accountId}:log-group:/aws/batch/job`;
 }
 
@@ -350,7 +360,7 @@ export function permissionsBoundaryName(stackName: string): string {
  */
 export function permissionsBoundaryPolicy(
   prefix: string,
-  partition = 'aws',
+  partition: string,
   where: { accountId: string; region: string } = { accountId: '*', region: '*' },
 ): PolicyDocument {
   const { accountId, region } = where;

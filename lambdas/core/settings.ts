@@ -6,7 +6,7 @@
  */
 import { AdminArn } from './access';
 import { ConfigurationError } from './errors';
-import type { Deployment } from './naming';
+import { DEFAULT_PARTITION, type Deployment, PARTITION_PATTERN } from './naming';
 
 export const SETTING = {
   /** DynamoDB table holding the environment registry and idempotency records. */
@@ -19,6 +19,11 @@ export const SETTING = {
   accountId: 'MFENV_ACCOUNT_ID',
   /** The region: set by the Lambda runtime on AWS, by local mode on this machine. */
   region: 'AWS_REGION',
+  /**
+   * The partition of the account and region (aws, aws-cn, aws-us-gov): the first field of every ARN the
+   * functions build. The stack sets it from its own (`AWS::Partition`); local mode to `aws`, the emulator's.
+   */
+  partition: 'MFENV_PARTITION',
   /** Comma-separated ids of the shared public subnets (one per availability zone). */
   subnetIds: 'MFENV_SUBNET_IDS',
   /**
@@ -80,6 +85,7 @@ export type SpotAllocationStrategy = (typeof SPOT_ALLOCATION_STRATEGIES)[number]
  */
 export const SETTING_DEFAULTS = {
   prefix: 'mfenv',
+  partition: DEFAULT_PARTITION,
   stackName: 'mfenv',
   batchServiceRoleArn: '',
   launchTemplateId: '',
@@ -128,6 +134,13 @@ export const settings = {
   stackName: () => raw('stackName'),
   accountId: () => raw('accountId'),
   region: () => raw('region'),
+  partition: () => {
+    const value = raw('partition');
+    if (!PARTITION_PATTERN.test(value)) {
+      throw new ConfigurationError(`The setting ${SETTING.partition} must be an AWS partition such as aws, aws-cn or aws-us-gov.`);
+    }
+    return value;
+  },
   subnetIds: () => list('subnetIds'),
   networkIsolation: () => raw('networkIsolation') !== 'false',
   vpcId: () => raw('vpcId'),
@@ -176,5 +189,6 @@ export function currentDeployment(): Deployment {
     accountId: settings.accountId(),
     region: settings.region(),
     stackName: settings.stackName(),
+    partition: settings.partition(),
   };
 }

@@ -72,6 +72,8 @@ function context(environment: WorkflowEnvironment) {
     names: namesFor(deployment, environment.name),
     // Roles carry the bucket tag too: the boundary scopes each role to its own environment by its tags.
     tags: roleTagListFor(deployment, environment.name, environment.owner),
+    // In the deployment's partition, as every other ARN these roles' policies name.
+    logGroupArn: batchJobLogGroupArn(deployment.region, deployment.accountId, deployment.partition),
   };
 }
 
@@ -187,7 +189,7 @@ export const INSTANCE_ROLE_INLINE_POLICY = 'ecs-agent-own-cluster';
  * whose ECS actions reach every cluster of the account.
  */
 async function scopeInstanceRole({ environment }: StepInput) {
-  const { names } = context(environment);
+  const { names, logGroupArn } = context(environment);
   const { computeEnvironments = [] } = await batchClient().send(
     new DescribeComputeEnvironmentsCommand({ computeEnvironments: [names.computeEnvironmentName] }),
   );
@@ -201,7 +203,7 @@ async function scopeInstanceRole({ environment }: StepInput) {
     new PutRolePolicyCommand({
       RoleName: names.instanceRoleName,
       PolicyName: INSTANCE_ROLE_INLINE_POLICY,
-      PolicyDocument: JSON.stringify(instanceRolePolicy(ecsClusterArn, batchJobLogGroupArn(settings.region(), settings.accountId()))),
+      PolicyDocument: JSON.stringify(instanceRolePolicy(ecsClusterArn, logGroupArn)),
     }),
   );
   return { ecsClusterArn };
@@ -217,7 +219,7 @@ export const ACCESS_ROLE_INLINE_POLICY = 'metaflow-client';
  * person, so nothing here can change what a person may do elsewhere.
  */
 async function createAccessRole({ environment }: StepInput) {
-  const { names, tags } = context(environment);
+  const { names, tags, logGroupArn } = context(environment);
   await ensureRole(environment, {
     name: names.accessRoleName,
     path: names.iamPath,
@@ -229,7 +231,7 @@ async function createAccessRole({ environment }: StepInput) {
     new PutRolePolicyCommand({
       RoleName: names.accessRoleName,
       PolicyName: ACCESS_ROLE_INLINE_POLICY,
-      PolicyDocument: JSON.stringify(accessRolePolicy(names, batchJobLogGroupArn(settings.region(), settings.accountId()))),
+      PolicyDocument: JSON.stringify(accessRolePolicy(names, logGroupArn)),
     }),
   );
   return { accessRoleArn: names.accessRoleArn };

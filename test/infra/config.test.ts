@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { CONTEXT, ConfigError, DEFAULT_CONFIG, longestAccessRoleTrust, readConfig } from '../../infra/config';
+import { CONTEXT, ConfigError, DEFAULT_CONFIG, longestAccessRoleTrust, readConfig, reservedBucketPrefixFor } from '../../infra/config';
 import { SETTING, settings } from '../../lambdas/core/settings';
 import { PROJECT_ROOT, cdkJsonContext } from './synth';
 
@@ -78,6 +78,10 @@ describe('readConfig', () => {
     [CONTEXT.spotAllocationStrategy, 'BEST_FIT', /SPOT_CAPACITY_OPTIMIZED, SPOT_PRICE_CAPACITY_OPTIMIZED/],
     [CONTEXT.prefix, 'mf-team', /no hyphen/],
     [CONTEXT.prefix, 'MFENV', /lower-case/],
+    // Buckets `sthree-<name>-<hash>`, and `amzn-s3-demo-x-<hash>` for the environment `s3-demo-x`.
+    [CONTEXT.prefix, 'sthree', /"sthree-", a start of bucket names reserved by S3/],
+    [CONTEXT.prefix, 'amzn', /"amzn-s3-demo-", a start of bucket names reserved by S3/],
+    [CONTEXT.prefix, 'xn', /reserved by S3/],
     [CONTEXT.maxEnvironments, 51, /from 1 to 50/],
     [CONTEXT.maxVcpusCeiling, '12.5', /whole number/],
     [CONTEXT.admins, ['alice'], /IAM user or role ARN/],
@@ -139,6 +143,18 @@ describe('readConfig', () => {
 
     // assess
     expect(read).toThrow(/admits none of these admins: arn:aws:iam::123456789012:role\/PlatformAdmin/);
+  });
+
+  it('accepts prefixes that only resemble a reserved bucket-name start', () => {
+    // prepare: close to a reserved start, but `<prefix>-` neither begins one nor is begun by one
+    const near = ['sthre', 'sthree3', 'amz', 'amzns3', 'xnx', 'sthreex'];
+
+    // act
+    const prefixes = near.map((prefix) => readConfig(reader({ [CONTEXT.prefix]: prefix })).prefix);
+
+    // assess
+    expect(prefixes).toEqual(near);
+    expect(near.map(reservedBucketPrefixFor)).toEqual(near.map(() => undefined));
   });
 
   it("refuses so many admins that an access role's trust policy could pass IAM's 2,048 characters", () => {

@@ -30,7 +30,7 @@ export async function settingsReadBy(entry: string): Promise<SettingName[]> {
   for (const { file, code } of await treeShakenSections(entry)) {
     if (file === 'lambdas/core/settings.ts') continue; // defines them all
     for (const [, name] of code.matchAll(/\bsettings\d*\.(\w+)\(/g)) read.add(name as SettingName);
-    if (/\bcurrentDeployment\d*\(/.test(code)) for (const name of ['prefix', 'accountId', 'region', 'stackName'] as const) read.add(name);
+    if (/\bcurrentDeployment\d*\(/.test(code)) for (const name of ['prefix', 'accountId', 'region', 'stackName', 'partition'] as const) read.add(name);
   }
   return [...read].sort();
 }
@@ -52,7 +52,7 @@ const ACTION_OF_COMMAND: Record<string, string | readonly string[]> = {
   'dynamodb:Update': 'dynamodb:UpdateItem',
   'dynamodb:Delete': 'dynamodb:DeleteItem',
   // IAM has no TransactWriteItems action: a transaction is authorized item by item, as the PutItem,
-  // UpdateItem, DeleteItem or ConditionCheckItem it holds. The registry's transactions (lambdas/core/registry.ts:
+  // UpdateItem, DeleteItem or ConditionCheckItem it holds. The registry's transactions (lambdas/core/registry-table.ts and environment-records.ts:
   // an environment's creation, its counted status changes) hold only Puts and Updates.
   'dynamodb:TransactWrite': ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
   'dynamodb:TransactWriteItems': ['dynamodb:PutItem', 'dynamodb:UpdateItem'],

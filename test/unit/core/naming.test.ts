@@ -1,4 +1,13 @@
-import { deploymentHash, executionName, namesFor, resourcesOf, tagsFor } from '../../../lambdas/core/naming';
+import {
+  S3_RESERVED_BUCKET_PREFIXES,
+  S3_RESERVED_BUCKET_SUFFIXES,
+  deploymentHash,
+  executionName,
+  namesFor,
+  reservedBucketNameForm,
+  resourcesOf,
+  tagsFor,
+} from '../../../lambdas/core/naming';
 import { ENVIRONMENT_NAME_PATTERN } from '../../../lambdas/core/environment';
 
 const deployment = { prefix: 'mfenv', accountId: '123456789012', region: 'eu-west-1', stackName: 'mfenv' };
@@ -57,5 +66,59 @@ describe('namesFor', () => {
       'mfenv:owner': 'arn:aws:iam::123456789012:user/bob',
       'managed-by': 'mfenv',
     });
+  });
+});
+
+describe('bucket names and the names S3 reserves', () => {
+  it('can never end with a reserved suffix: the last 9 characters are a hyphen and 8 hex digits', () => {
+    // prepare: what the last 9 characters of a bucket, or fewer of them, can be
+    const hashTail = /^(-[0-9a-f]{8}|[0-9a-f]{0,8})$/;
+
+    // act: the reserved suffixes whose last 9 characters (all of them when shorter) could be such a tail
+    const fitting = S3_RESERVED_BUCKET_SUFFIXES.filter((suffix) => hashTail.test(suffix.slice(-9)));
+
+    // assess
+    expect(fitting).toEqual([]);
+  });
+
+  it.each([
+    // Names shaped after each reserved form: none reaches the start (the prefix comes first) or the end (the hash does).
+    's3-demo-x',
+    'sthree-a',
+    'xn-a',
+    'amzn-s3-demo-a',
+    'a-s3alias',
+    'a--ol-s3',
+    'a--x-s3',
+    'a--table-s3',
+    'mrap',
+  ])('gives the environment %s a bucket name S3 accepts', (name) => {
+    // prepare
+    expect(name).toMatch(ENVIRONMENT_NAME_PATTERN);
+
+    // act
+    const bucket = namesFor(deployment, name).bucket;
+
+    // assess
+    expect(reservedBucketNameForm(bucket)).toBeUndefined();
+  });
+
+  it('recognizes every reserved form', () => {
+    // act
+    const found = [
+      ...S3_RESERVED_BUCKET_PREFIXES.map((reserved) => reservedBucketNameForm(`${reserved}abc`)),
+      ...S3_RESERVED_BUCKET_SUFFIXES.map((reserved) => reservedBucketNameForm(`abc${reserved}`)),
+    ];
+
+    // assess
+    expect(found).toEqual([...S3_RESERVED_BUCKET_PREFIXES, ...S3_RESERVED_BUCKET_SUFFIXES]);
+  });
+
+  it('starts every environment name with a letter, so no name makes `xn--` after `<prefix>-`', () => {
+    // act
+    const startsWithHyphen = ENVIRONMENT_NAME_PATTERN.test('-ab');
+
+    // assess
+    expect(startsWithHyphen).toBe(false);
   });
 });

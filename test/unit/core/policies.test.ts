@@ -157,4 +157,14 @@ describe('permissions boundary', () => {
     expect(s3.flatMap(resourcesOf)).toEqual(['arn:aws:s3:::${aws:PrincipalTag/mfenv:bucket}', 'arn:aws:s3:::${aws:PrincipalTag/mfenv:bucket}/*']);
     expect(boundary.Statement.every((statement) => statement.Effect === 'Allow')).toBe(true);
   });
+
+  it("names its resources in the stack's partition", () => {
+    // act
+    const boundary = permissionsBoundaryPolicy('mfenv', 'aws-us-gov', { accountId: '123456789012', region: 'us-gov-west-1' });
+    // assess
+    const resources = boundary.Statement.flatMap(resourcesOf).filter((resource) => resource !== '*');
+    expect(resources.length).toBeGreaterThan(0);
+    expect(resources.filter((resource) => !resource.startsWith('arn:aws-us-gov:'))).toEqual([]);
+    expect(resources).toContain('arn:aws-us-gov:logs:us-gov-west-1:123456789012:log-group:/aws/batch/job:log-stream:*');
+  });
 });
