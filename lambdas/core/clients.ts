@@ -4,6 +4,7 @@
  * AWS_ENDPOINT_URL_SFN, ...), which is how local mode points them at the emulator and the local workflow
  * runner without a line of code differing from AWS.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { BatchClient } from '@aws-sdk/client-batch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
@@ -13,29 +14,71 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { settings } from './settings';
 
-/** Adaptive retries absorb throttling when many teammates provision at once. */
-const common = { maxAttempts: 5, retryMode: 'adaptive' as const };
+/**
+ * SDK attempts per call. The API answers a person at once, so its clients retry (adaptively, which absorbs
+ * throttling when many teammates provision at once). A step runs under a Task whose Retry already backs off
+ * (2 s doubling, 6 attempts, full jitter): there the SDK tries twice, as 5 attempts under 7 Task attempts
+ * would send 35 calls into a throttled API, and a step Lambda would sit out the SDK's backoff while billed.
+ */
+export const API_MAX_ATTEMPTS = 5;
+export const STEP_MAX_ATTEMPTS = 2;
 
-// One cache per client, each behind its own exported function: a bundle then carries only the SDK clients
-// its code calls (esbuild drops the rest), which keeps every Lambda small and its cold start short.
-let batch: BatchClient | undefined;
-let iam: IAMClient | undefined;
-let s3: S3Client | undefined;
-let sfn: SFNClient | undefined;
-let dynamo: DynamoDBDocumentClient | undefined;
-let ec2: EC2Client | undefined;
+/** One process's clients for one kind of caller; created on first use. */
+interface ClientSet {
+  readonly maxAttempts: number;
+  batch?: BatchClient;
+  iam?: IAMClient;
+  s3?: S3Client;
+  sfn?: SFNClient;
+  dynamo?: DynamoDBDocumentClient;
+  ec2?: EC2Client;
+}
 
-export const batchClient = () => (batch ??= new BatchClient(common));
-export const iamClient = () => (iam ??= new IAMClient(common));
-export const s3Client = () => (s3 ??= new S3Client({ ...common, forcePathStyle: settings.s3ForcePathStyle() }));
-export const sfnClient = () => (sfn ??= new SFNClient(common));
-export const ec2Client = () => (ec2 ??= new EC2Client(common));
-export const dynamoClient = () =>
-  (dynamo ??= DynamoDBDocumentClient.from(new DynamoDBClient(common), {
+// One set for the API and one for steps. On AWS a Lambda only ever builds one of them; in local mode, where
+// one process hosts both, each caller still gets its own retries without a line of code telling modes apart.
+let apiClients: ClientSet = { maxAttempts: API_MAX_ATTEMPTS };
+let stepClients: ClientSet = { maxAttempts: STEP_MAX_ATTEMPTS };
+const stepScope = new AsyncLocalStorage<true>();
+
+/** Runs a step: every client it (and whatever it calls) uses inside `run` is a step client. */
+export function withStepClients<T>(run: () => Promise<T>): Promise<T> {
+  return stepScope.run(true, run);
+}
+
+const current = (): ClientSet => (stepScope.getStore() ? stepClients : apiClients);
+const common = (set: ClientSet) => ({ maxAttempts: set.maxAttempts, retryMode: 'adaptive' as const });
+
+// Each client behind its own exported function: a bundle then carries only the SDK clients its code calls
+// (esbuild drops the rest), which keeps every Lambda small and its cold start short.
+export const batchClient = () => {
+  const set = current();
+  return (set.batch ??= new BatchClient(common(set)));
+};
+export const iamClient = () => {
+  const set = current();
+  return (set.iam ??= new IAMClient(common(set)));
+};
+export const s3Client = () => {
+  const set = current();
+  return (set.s3 ??= new S3Client({ ...common(set), forcePathStyle: settings.s3ForcePathStyle() }));
+};
+export const sfnClient = () => {
+  const set = current();
+  return (set.sfn ??= new SFNClient(common(set)));
+};
+export const ec2Client = () => {
+  const set = current();
+  return (set.ec2 ??= new EC2Client(common(set)));
+};
+export const dynamoClient = () => {
+  const set = current();
+  return (set.dynamo ??= DynamoDBDocumentClient.from(new DynamoDBClient(common(set)), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   }));
+};
 
 /** Forget every client, so the next call builds one from the current environment (tests switch endpoints). */
 export function resetClients(): void {
-  batch = iam = s3 = sfn = dynamo = ec2 = undefined;
+  apiClients = { maxAttempts: API_MAX_ATTEMPTS };
+  stepClients = { maxAttempts: STEP_MAX_ATTEMPTS };
 }

@@ -285,6 +285,22 @@ async function createComputeEnvironment({ environment }: StepInput) {
 
 // ---- Job queue ----
 
+/**
+ * A job AWS Batch reports blocked at the head of the queue is cancelled instead of holding every job behind it
+ * RUNNABLE forever; Metaflow then shows the job's statusReason, "Canceled by JobStateTimeLimit action due to
+ * reason: <reason>". `reason` must be one of the blocked reasons Batch infers (it is matched against the job's
+ * statusReason). A job that asks for more than any instance or the compute environment's maxvCpus never
+ * starts, so it goes at Batch's minimum, 10 minutes; missing Spot capacity may come back, so it gets 30.
+ */
+export const JOB_STATE_TIME_LIMIT_ACTIONS = [
+  { reason: 'MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT', maxTimeSeconds: 600 },
+  { reason: 'MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE', maxTimeSeconds: 600 },
+  { reason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY', maxTimeSeconds: 1800 },
+].map((limit) => ({ ...limit, state: 'RUNNABLE' as const, action: 'CANCEL' as const }));
+
+/** Batch refusing to change a queue while an earlier change is still being applied. */
+const QUEUE_BUSY = /UPDATING|being updated|in progress/i;
+
 async function createJobQueue({ environment }: StepInput) {
   const { names, tags } = context(environment);
   try {
@@ -295,6 +311,7 @@ async function createJobQueue({ environment }: StepInput) {
         priority: 1,
         // By ARN: the emulator accepts nothing else, AWS accepts both.
         computeEnvironmentOrder: [{ order: 1, computeEnvironment: names.computeEnvironmentArn }],
+        jobStateTimeLimitActions: JOB_STATE_TIME_LIMIT_ACTIONS,
         tags,
       }),
     );
@@ -303,6 +320,15 @@ async function createJobQueue({ environment }: StepInput) {
     if (!isClientErrorSaying(error, ALREADY_EXISTS)) throw error;
   }
   await reuseExisting(JOB_QUEUE, environment);
+  // A queue of ours made before these limits existed (or by an interrupted run) gets them too.
+  try {
+    await batchClient().send(new UpdateJobQueueCommand({ jobQueue: names.jobQueueName, jobStateTimeLimitActions: JOB_STATE_TIME_LIMIT_ACTIONS }));
+  } catch (error) {
+    if (isClientErrorSaying(error, QUEUE_BUSY)) {
+      throw new TransientError(`The job queue "${names.jobQueueName}" is still applying an earlier change: ${messageOf(error)}`, { cause: error });
+    }
+    throw error;
+  }
   return { jobQueueArn: names.jobQueueArn, created: false };
 }
 

@@ -3,8 +3,10 @@
  * function per step), error classification for Step Functions' Retry/Catch, and poll bookkeeping.
  */
 import middy from '@middy/core';
+import { isClockSkewError, isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
+import { withStepClients } from '../core/clients';
 import { WorkflowEnvironment } from '../core/environment';
 import { MfenvError, ResourceNotReadyError, TransientError, ValidationError, messageOf } from '../core/errors';
 import { logger } from '../core/logger';
@@ -42,45 +44,99 @@ export type StepInput = z.infer<typeof StepInput>;
 export type Step = (input: StepInput) => Promise<unknown>;
 export type StepTable<F extends StepFunctionId> = Record<StepName<F>, Step>;
 
-/** Longest any poll loop waits: 90 polls, the wait growing 1.5× from 2 s up to 30 s, ≈ 44 minutes. */
-export const MAX_POLL_ATTEMPTS = 90;
+/**
+ * The poll schedule. Batch makes most compute environments VALID within a minute or two and queues within
+ * seconds, so for the first three minutes a poll loop checks every 3 s (AWS finishing and the workflow
+ * noticing are at most one wait apart); after that the wait grows by half up to 30 s, as a resource that slow
+ * is waiting on capacity, not on us. Every check costs three state transitions (Wait, Task, Choice).
+ */
+export const FAST_POLL_SECONDS = 3;
+export const FAST_PHASE_SECONDS = 180;
+const FAST_POLLS = FAST_PHASE_SECONDS / FAST_POLL_SECONDS;
 const MAX_WAIT_SECONDS = 30;
+/** Longest any poll loop waits: 3 min of 3 s checks, ~1 min of growing waits, then 30 s ones: ≈ 44 minutes. */
+export const MAX_POLL_ATTEMPTS = 145;
 
-/** The next `$.poll`: done, or one more attempt with a longer wait. Gives up with ResourceNotReady. */
+/** The wait after the `attempt`-th check (1-based); the wait before the first is the ASL's Pass state's. */
+export function pollWaitSeconds(attempt: number): number {
+  if (attempt < FAST_POLLS) return FAST_POLL_SECONDS;
+  return Math.min(Math.ceil(FAST_POLL_SECONDS * 1.5 ** (attempt - FAST_POLLS + 1)), MAX_WAIT_SECONDS);
+}
+
+/**
+ * The next `$.poll`: done, or one more attempt. Gives up with ResourceNotReady. The wait depends on the attempt
+ * alone, not on the previous wait, so a Pass state's first wait cannot shift the whole schedule.
+ */
 export function nextPoll(previous: PollState | undefined, done: boolean, what: string): Required<PollState> {
   const attempt = (previous?.attempt ?? 0) + 1;
   if (!done && attempt >= MAX_POLL_ATTEMPTS) {
     throw new ResourceNotReadyError(`${what} did not settle after ${attempt} checks; AWS may be slow or stuck in this region.`);
   }
-  const waitSeconds = Math.min(Math.ceil((previous?.waitSeconds ?? 2) * 1.5), MAX_WAIT_SECONDS);
-  return { done, attempt, waitSeconds };
+  return { done, attempt, waitSeconds: pollWaitSeconds(attempt) };
 }
 
-/** SDK errors worth retrying as they are: throttling, server faults, networking, IAM propagation. */
-const TRANSIENT_NAMES = new Set([
-  'ThrottlingException',
-  'Throttling',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'SlowDown',
-  'ServiceUnavailable',
-  'InternalError',
-  'InternalFailure',
-  'ServerException',
+/** What the classifiers take; typed from them, so @smithy/types need not be a dependency of its own. */
+type SdkError = Parameters<typeof isTransientError>[0];
+
+/**
+ * Codes the SDK's classifiers do not mark transient but that are, for the calls the steps make: S3, IAM and
+ * Batch refusing a call while another one on the same resource is in flight, DynamoDB losing a race with a
+ * transaction, server faults some services name without a 5xx status (emulators), and socket errors
+ * reported by name rather than by `code`.
+ */
+const ALSO_TRANSIENT = new Set([
+  'OperationAborted',
   'OperationAbortedException',
   'ConcurrentModification',
   'ConcurrentModificationException',
-  'TimeoutError',
+  'TransactionConflict',
+  'TransactionConflictException',
+  'TransactionInProgressException',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'InternalError',
+  'InternalFailure',
+  'InternalServerError',
+  'ServerException',
   'ECONNRESET',
   'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
 ]);
+
+/** A DynamoDB transaction's cancellation reasons that another try can clear; any other reason decides. */
+const RETRYABLE_CANCELLATIONS = new Set(['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded', 'None']);
+
+/**
+ * Codes the SDK's classifiers would retry that waiting does not cure here: IAM's LimitExceeded is an account
+ * quota (the SDK lists it as throttling, which it is for other services), and the SDK counts authorization
+ * failures among its clock-skew codes. Retrying them would only delay a failure a person must act on.
+ */
+const NOT_TRANSIENT = new Set(['LimitExceededException', 'AccessDeniedException', 'AuthFailure', 'InvalidSignatureException', 'SignatureDoesNotMatch']);
+
+/** True when an AWS SDK (or socket) error is worth trying again as it is. */
+export function isTransientAwsError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const sdkError = error as SdkError & { code?: unknown; CancellationReasons?: { Code?: string }[] };
+  const name = typeof sdkError.name === 'string' ? sdkError.name : '';
+  const code = typeof sdkError.code === 'string' ? sdkError.code : '';
+  if (ALSO_TRANSIENT.has(name) || ALSO_TRANSIENT.has(code)) return true;
+  if (name === 'TransactionCanceledException') {
+    const reasons = (sdkError.CancellationReasons ?? []).map((reason) => reason.Code ?? 'None');
+    return reasons.some((reason) => reason !== 'None') && reasons.every((reason) => RETRYABLE_CANCELLATIONS.has(reason));
+  }
+  const status = httpStatusOf(error);
+  if (status !== undefined && status >= 500) return true;
+  // An expired signature (a request that waited too long) is the one InvalidSignatureException worth retrying.
+  if (NOT_TRANSIENT.has(name)) return name === 'InvalidSignatureException' && isTransientError(sdkError);
+  return isThrottlingError(sdkError) || isTransientError(sdkError) || isServerError(sdkError) || isClockSkewError(sdkError);
+}
 
 /** Maps whatever a step threw to an error whose name the ASL's Retry/Catch understand. */
 export function asWorkflowError(error: unknown): Error {
   if (error instanceof MfenvError) return error;
-  const name = (error as { name?: string })?.name ?? '';
-  const status = httpStatusOf(error);
-  if (TRANSIENT_NAMES.has(name) || (status !== undefined && status >= 500)) {
+  if (isTransientAwsError(error)) {
+    const name = (error as { name?: string }).name;
     return new TransientError(`${name || 'AWS'} answered: ${messageOf(error)}`, { cause: error });
   }
   return error instanceof Error ? error : new Error(messageOf(error));
@@ -103,8 +159,11 @@ export function stepHandler<F extends StepFunctionId>(id: F, steps: StepTable<F>
     }
     logger.appendKeys({ environment: input.environment.name, step: input.step });
     try {
-      if (DESTRUCTIVE_STEPS.includes(input.step)) await assertTeardownRecorded(input.environment);
-      const output = await steps[input.step as StepName<F>](input);
+      // Step clients retry little: the Task's Retry is the backoff that counts.
+      const output = await withStepClients(async () => {
+        if (DESTRUCTIVE_STEPS.includes(input.step)) await assertTeardownRecorded(input.environment);
+        return steps[input.step as StepName<F>](input);
+      });
       logger.info('step done', { output: output as Record<string, unknown> });
       return output ?? {};
     } catch (error) {

@@ -104,6 +104,39 @@ describe('the ASL files', () => {
     }
   });
 
+  it.each(MACHINE_IDS)('%s retries the Lambda service errors of every Task as AWS recommends: backoff from 2 s, 6 attempts, full jitter', (id) => {
+    // prepare: the errors AWS documents for the lambda:invoke integration as worth retrying
+    const lambdaErrors = [
+      'Lambda.ServiceException',
+      'Lambda.AWSLambdaException',
+      'Lambda.SdkClientException',
+      'Lambda.TooManyRequestsException',
+      'Lambda.ClientExecutionTimeoutException',
+    ];
+    const tasks = allStates(definitionOf(id)).filter(([, state]) => state.Type === 'Task');
+
+    // act
+    const retriers = tasks.map(([name, state]) => ({
+      name,
+      retrier: ((state.Retry ?? []) as { ErrorEquals: string[] }[]).find((retrier) => retrier.ErrorEquals.includes('Lambda.ServiceException')),
+    }));
+
+    // assess
+    expect(tasks.length).toBeGreaterThan(5);
+    for (const { name, retrier } of retriers) {
+      expect({ name, retrier }).toEqual({
+        name,
+        retrier: {
+          ErrorEquals: expect.arrayContaining(lambdaErrors),
+          IntervalSeconds: 2,
+          MaxAttempts: 6,
+          BackoffRate: 2,
+          JitterStrategy: 'FULL',
+        },
+      });
+    }
+  });
+
   it('uses every catalogued step and every step Lambda somewhere (a step cannot be forgotten)', () => {
     // prepare
     const used = new Set<string>();

@@ -255,6 +255,42 @@ describe('createJobQueue', () => {
     });
   });
 
+  it('cancels jobs Batch reports blocked RUNNABLE, on a new queue and again on an existing one of ours', async () => {
+    // prepare: the emulator accepts jobStateTimeLimitActions but does not keep them, so the requests are read.
+    const environment = await withInstanceProfile(workflowEnvironment(uniqueName('jq-limits')));
+    const names = namesOf(environment.name);
+    await invoke(handler, { step: 'createComputeEnvironment', environment });
+    const send = jest.spyOn(BatchClient.prototype, 'send');
+    let commands: unknown[] = [];
+    const sentFor = (name: string) =>
+      commands
+        .filter((command) => command instanceof CreateJobQueueCommand || command instanceof UpdateJobQueueCommand)
+        .map((command) => command.input as { jobQueueName?: string; jobQueue?: string; jobStateTimeLimitActions?: unknown })
+        .filter((input) => (input.jobQueueName ?? input.jobQueue) === name);
+
+    // act
+    try {
+      await invoke(handler, { step: 'createJobQueue', environment });
+      await invoke(handler, { step: 'createJobQueue', environment });
+    } finally {
+      // Restoring the spy forgets its calls: keep them first.
+      commands = send.mock.calls.map(([command]) => command);
+      send.mockRestore();
+    }
+
+    // assess
+    const expected = [
+      { reason: 'MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT', state: 'RUNNABLE', action: 'CANCEL', maxTimeSeconds: 600 },
+      { reason: 'MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE', state: 'RUNNABLE', action: 'CANCEL', maxTimeSeconds: 600 },
+      { reason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY', state: 'RUNNABLE', action: 'CANCEL', maxTimeSeconds: 1800 },
+    ];
+    const sent = sentFor(names.jobQueueName);
+    expect(sent.length).toBeGreaterThanOrEqual(3);
+    expect(sent[0]).toMatchObject({ jobQueueName: names.jobQueueName, jobStateTimeLimitActions: expected });
+    expect(sent.at(-1)).toEqual({ jobQueue: names.jobQueueName, jobStateTimeLimitActions: expected });
+    expect(await jobQueueOf(names.jobQueueName)).toMatchObject({ state: 'ENABLED', status: 'VALID' });
+  });
+
   it('refuses a queue with its name that belongs to another environment, and leaves it as it was', async () => {
     // prepare: a disabled queue with the name this environment derives, tagged as bob's.
     const environment = await withInstanceProfile(workflowEnvironment(uniqueName('jq-taken')));
