@@ -5,6 +5,9 @@
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { iamRequestIdentity } from '../../infra/local/identity';
+import { resetClients } from '../../lambdas/core/clients';
+import { logger } from '../../lambdas/core/logger';
+import { SETTING } from '../../lambdas/core/settings';
 
 export const ACCOUNT_ID = '123456789012';
 
@@ -163,3 +166,26 @@ export function apiCaller(handler: ApiHandler, caller: string | null) {
   };
 }
 export type ApiCaller = ReturnType<typeof apiCaller>;
+
+/**
+ * For unit tests of the API handler: quiet logs, and every AWS call sent to a closed local port (with a
+ * table that does not exist), so a request that should be answered before any call fails loudly if it makes one.
+ */
+export function useUnreachableAws(): void {
+  const saved = { ...process.env };
+  beforeAll(() => {
+    logger.setLogLevel('SILENT');
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'none',
+      AWS_SECRET_ACCESS_KEY: 'none',
+      [SETTING.tableName]: 'no-such-table',
+    });
+    resetClients();
+  });
+  afterAll(() => {
+    process.env = saved;
+    resetClients();
+  });
+}

@@ -6,28 +6,11 @@
 import { handler } from '../../../lambdas/api/handler';
 import { canonicalJson } from '../../../lambdas/api/idempotency';
 import { MAX_BODY_DEPTH, nestsDeeperThan, parseJsonBody } from '../../../lambdas/api/middleware';
-import { resetClients } from '../../../lambdas/core/clients';
 import { ValidationError } from '../../../lambdas/core/errors';
-import { logger } from '../../../lambdas/core/logger';
-import { SETTING } from '../../../lambdas/core/settings';
-import { apiCaller, userArn } from '../../support/api-events';
+import { apiCaller, useUnreachableAws, userArn } from '../../support/api-events';
 
-const saved = { ...process.env };
-beforeAll(() => {
-  logger.setLogLevel('SILENT');
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'none',
-    AWS_SECRET_ACCESS_KEY: 'none',
-    [SETTING.tableName]: 'no-such-table',
-  });
-  resetClients();
-});
-afterAll(() => {
-  process.env = saved;
-  resetClients();
-});
+// Any AWS call would fail: these requests must be answered before one is made.
+useUnreachableAws();
 
 const alice = apiCaller(handler, userArn('alice'));
 const json = { 'Content-Type': 'application/json' };

@@ -3,27 +3,10 @@
  * reading. The SDK is pointed at a closed port, so a request that reached AWS would fail with a 500.
  */
 import { handler } from '../../../lambdas/api/handler';
-import { logger } from '../../../lambdas/core/logger';
-import { resetClients } from '../../../lambdas/core/clients';
-import { SETTING } from '../../../lambdas/core/settings';
-import { apiCaller, apiEvent, call, userArn } from '../../support/api-events';
+import { apiCaller, apiEvent, call, useUnreachableAws, userArn } from '../../support/api-events';
 
-const saved = { ...process.env };
-beforeAll(() => {
-  logger.setLogLevel('SILENT');
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'none',
-    AWS_SECRET_ACCESS_KEY: 'none',
-    [SETTING.tableName]: 'no-such-table',
-  });
-  resetClients();
-});
-afterAll(() => {
-  process.env = saved;
-  resetClients();
-});
+// Any AWS call would fail: these requests must be answered before one is made.
+useUnreachableAws();
 
 const alice = apiCaller(handler, userArn('alice'));
 
