@@ -46,36 +46,29 @@ export function withStepClients<T>(run: () => Promise<T>): Promise<T> {
 }
 
 const current = (): ClientSet => (stepScope.getStore() ? stepClients : apiClients);
-const common = (set: ClientSet) => ({ maxAttempts: set.maxAttempts, retryMode: 'adaptive' as const });
+
+type ClientOptions = { maxAttempts: number; retryMode: 'adaptive' };
+type ClientName = Exclude<keyof ClientSet, 'maxAttempts'>;
+
+/** The caller's client `name`, made by `make` on first use with that caller's retry settings. */
+function cached<N extends ClientName>(name: N, make: (options: ClientOptions) => NonNullable<ClientSet[N]>): NonNullable<ClientSet[N]> {
+  const set = current();
+  return (set[name] ??= make({ maxAttempts: set.maxAttempts, retryMode: 'adaptive' })) as NonNullable<ClientSet[N]>;
+}
 
 // Each client behind its own exported function: a bundle then carries only the SDK clients its code calls
 // (esbuild drops the rest), which keeps every Lambda small and its cold start short.
-export const batchClient = () => {
-  const set = current();
-  return (set.batch ??= new BatchClient(common(set)));
-};
-export const iamClient = () => {
-  const set = current();
-  return (set.iam ??= new IAMClient(common(set)));
-};
-export const s3Client = () => {
-  const set = current();
-  return (set.s3 ??= new S3Client({ ...common(set), forcePathStyle: settings.s3ForcePathStyle() }));
-};
-export const sfnClient = () => {
-  const set = current();
-  return (set.sfn ??= new SFNClient(common(set)));
-};
-export const ec2Client = () => {
-  const set = current();
-  return (set.ec2 ??= new EC2Client(common(set)));
-};
-export const dynamoClient = () => {
-  const set = current();
-  return (set.dynamo ??= DynamoDBDocumentClient.from(new DynamoDBClient(common(set)), {
-    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
-  }));
-};
+export const batchClient = () => cached('batch', (options) => new BatchClient(options));
+export const iamClient = () => cached('iam', (options) => new IAMClient(options));
+export const s3Client = () => cached('s3', (options) => new S3Client({ ...options, forcePathStyle: settings.s3ForcePathStyle() }));
+export const sfnClient = () => cached('sfn', (options) => new SFNClient(options));
+export const ec2Client = () => cached('ec2', (options) => new EC2Client(options));
+export const dynamoClient = () =>
+  cached('dynamo', (options) =>
+    DynamoDBDocumentClient.from(new DynamoDBClient(options), {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    }),
+  );
 
 /** Forget every client, so the next call builds one from the current environment (tests switch endpoints). */
 export function resetClients(): void {
