@@ -9,7 +9,7 @@ import { AdminArn, IDENTITY_CENTER_ROLE_PREFIX, parsePrincipal } from '../lambda
 import { S3_RESERVED_BUCKET_PREFIXES } from '../lambdas/core/naming';
 import { blockCount } from '../lambdas/core/network';
 import { TRUST_POLICY_MAX_LENGTH, accessRoleTrustPolicy } from '../lambdas/core/policies';
-import { SETTING_DEFAULTS, SPOT_ALLOCATION_STRATEGIES, type SpotAllocationStrategy } from '../lambdas/core/settings';
+import { CONTAINER_REGISTRY_PATTERN, SETTING_DEFAULTS, SPOT_ALLOCATION_STRATEGIES, type SpotAllocationStrategy } from '../lambdas/core/settings';
 
 export interface MfenvConfig {
   /** Name of the CloudFormation stack; also part of every fixed resource name and of the bucket-name hash. */
@@ -40,6 +40,8 @@ export interface MfenvConfig {
   networkIsolation: boolean;
   /** The IPv4 range environment subnets are carved from (a /23 per environment). */
   environmentSubnetRange: string;
+  /** Registry of Metaflow's Batch task images (the payload's METAFLOW_BATCH_CONTAINER_REGISTRY). */
+  batchContainerRegistry: string;
 }
 
 /** Context keys, so README, cdk.json and this file agree on the spelling. */
@@ -60,6 +62,7 @@ export const CONTEXT = {
   deletedRecordRetentionDays: 'mfenv:deletedRecordRetentionDays',
   networkIsolation: 'mfenv:networkIsolation',
   environmentSubnetRange: 'mfenv:environmentSubnetRange',
+  batchContainerRegistry: 'mfenv:batchContainerRegistry',
 } as const satisfies Record<keyof MfenvConfig, string>;
 
 /**
@@ -88,6 +91,7 @@ export const DEFAULT_CONFIG: MfenvConfig = {
   deletedRecordRetentionDays: Number(SETTING_DEFAULTS.deletedRecordRetentionDays),
   networkIsolation: SETTING_DEFAULTS.networkIsolation === 'true',
   environmentSubnetRange: DEFAULT_ENVIRONMENT_SUBNET_RANGE,
+  batchContainerRegistry: SETTING_DEFAULTS.batchContainerRegistry,
 };
 
 /** A deploy-time setting is wrong. The message names the context key and what it accepts. */
@@ -296,6 +300,9 @@ export function readConfig(node: Pick<Node, 'tryGetContext'>): MfenvConfig {
     environmentSubnetRange:
       text(read, 'environmentSubnetRange', CIDR_PATTERN, 'an IPv4 range like 10.20.128.0/17 (a /23 per environment)') ??
       DEFAULT_CONFIG.environmentSubnetRange,
+    batchContainerRegistry:
+      text(read, 'batchContainerRegistry', CONTAINER_REGISTRY_PATTERN, 'a registry host and path without a scheme, like public.ecr.aws/docker/library') ??
+      DEFAULT_CONFIG.batchContainerRegistry,
   };
 
   const trustLength = longestAccessRoleTrust(config.admins);

@@ -100,6 +100,8 @@ const STEP_BINDINGS: Record<StepFunctionId, (fn: MfenvFunction, context: Binding
     // A failed create starts the teardown in rollback mode.
     bindStateMachine(fn, 'teardownStateMachineArn', c.teardownStateMachineArn);
     fn.setSetting('deletedRecordRetentionDays', String(c.config.deletedRecordRetentionDays));
+    // markReady writes the payload, which names the registry of the task images.
+    fn.setSetting('batchContainerRegistry', c.config.batchContainerRegistry);
   },
   bucket: (fn, c) => {
     bindRegistry(fn, c.table, 'read');

@@ -66,6 +66,12 @@ export const SETTING = {
   teardownStateMachineArn: 'MFENV_TEARDOWN_STATE_MACHINE_ARN',
   /** Whether bucket policies carry the TLS-only statement (the emulator cannot evaluate it). */
   bucketTlsOnly: 'MFENV_BUCKET_TLS_ONLY',
+  /**
+   * Registry the payload points Metaflow's Batch task images at (METAFLOW_BATCH_CONTAINER_REGISTRY). Metaflow's
+   * default image is `python:<version>` from Docker Hub, whose anonymous pull limits a Spot fleet soon hits;
+   * ECR Public serves the same official images (public.ecr.aws/docker/library).
+   */
+  batchContainerRegistry: 'MFENV_BATCH_CONTAINER_REGISTRY',
   /** S3 endpoint to put in the Metaflow payload (only against an S3-compatible emulator). */
   metaflowS3EndpointUrl: 'MFENV_METAFLOW_S3_ENDPOINT_URL',
   /** Path-style S3 addressing, which the emulator needs. */
@@ -75,6 +81,12 @@ export const SETTING = {
 } as const;
 
 export type SettingName = keyof typeof SETTING;
+
+/**
+ * A registry host (optionally with a port) and path, no scheme and no trailing slash: what Metaflow puts
+ * before `/<image>` (public.ecr.aws/docker/library, docker.io/library, an ECR pull-through cache's URI).
+ */
+export const CONTAINER_REGISTRY_PATTERN = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(\/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$/;
 
 export const SPOT_ALLOCATION_STRATEGIES = ['SPOT_CAPACITY_OPTIMIZED', 'SPOT_PRICE_CAPACITY_OPTIMIZED'] as const;
 export type SpotAllocationStrategy = (typeof SPOT_ALLOCATION_STRATEGIES)[number];
@@ -96,6 +108,7 @@ export const SETTING_DEFAULTS = {
   admins: '',
   bucketTlsOnly: 'true',
   metaflowS3EndpointUrl: '',
+  batchContainerRegistry: 'public.ecr.aws/docker/library',
   s3ForcePathStyle: 'false',
   deletedRecordRetentionDays: '30',
   networkIsolation: 'true',
@@ -178,6 +191,15 @@ export const settings = {
   teardownStateMachineArn: () => raw('teardownStateMachineArn'),
   bucketTlsOnly: () => raw('bucketTlsOnly') !== 'false',
   metaflowS3EndpointUrl: () => raw('metaflowS3EndpointUrl') || undefined,
+  batchContainerRegistry: () => {
+    const value = raw('batchContainerRegistry');
+    if (!CONTAINER_REGISTRY_PATTERN.test(value)) {
+      throw new ConfigurationError(
+        `The setting ${SETTING.batchContainerRegistry} must be a registry host with an optional path, like public.ecr.aws/docker/library.`,
+      );
+    }
+    return value;
+  },
   s3ForcePathStyle: () => raw('s3ForcePathStyle') === 'true',
   deletedRecordRetentionDays: () => integer('deletedRecordRetentionDays', 1, 3650),
 };

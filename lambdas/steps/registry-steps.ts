@@ -60,6 +60,7 @@ async function markReady({ environment }: StepInput) {
           environmentName: environment.name,
           names,
           s3EndpointUrl: settings.metaflowS3EndpointUrl(),
+          containerRegistry: settings.batchContainerRegistry(),
         }),
       },
     },

@@ -235,6 +235,8 @@ describe.each(['alice', 'bob'] as const)('%s runs a flow with the payload alone'
     expect(proof.job.jobQueue).toBe(teammate.environment.resources.jobQueueArn);
     expect(proof.job.jobRoleArn).toBe(teammate.environment.resources.jobRoleArn);
     expect(proof.job.jobDefinitionName).toMatch(/^metaflow_/);
+    // Metaflow's default image, from the registry the payload names rather than Docker Hub.
+    expect(proof.job.image).toMatch(/^public\.ecr\.aws\/docker\/library\/python:3\.\d+$/);
     // The emulator runs no container and reports the job SUCCEEDED at once; Metaflow then finds no output of
     // the task and ends the run by itself, so there is nothing to kill.
     expect(proof.job.status).toBe('SUCCEEDED');

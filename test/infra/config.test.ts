@@ -27,7 +27,7 @@ describe('readConfig', () => {
   it('defaults to what the functions themselves read when a setting is not given', () => {
     // prepare: a function's environment without the settings that have defaults
     const saved = { ...process.env };
-    const names = ['prefix', 'stackName', 'maxVcpusCeiling', 'maxEnvironments', 'maxEnvironmentsPerOwner', 'spotAllocationStrategy', 'admins', 'batchServiceRoleArn', 'deletedRecordRetentionDays'] as const;
+    const names = ['prefix', 'stackName', 'maxVcpusCeiling', 'maxEnvironments', 'maxEnvironmentsPerOwner', 'spotAllocationStrategy', 'admins', 'batchServiceRoleArn', 'deletedRecordRetentionDays', 'batchContainerRegistry'] as const;
     for (const name of names) delete process.env[SETTING[name]];
 
     // act
@@ -50,6 +50,7 @@ describe('readConfig', () => {
       admins: config.admins,
       batchServiceRoleArn: config.batchServiceRoleArn,
       deletedRecordRetentionDays: config.deletedRecordRetentionDays,
+      batchContainerRegistry: config.batchContainerRegistry,
     });
   });
 
@@ -96,6 +97,9 @@ describe('readConfig', () => {
     [CONTEXT.callerPrincipalArns, ['arn:aws:s3:::mfenv-*'], /ARN pattern/],
     [CONTEXT.callerPrincipalTag, 'team', /key=value/],
     [CONTEXT.networkIsolation, 'yes', /true or false/],
+    // Metaflow writes `<registry>/<image>`: a scheme or a trailing slash would make an image name Docker cannot pull.
+    [CONTEXT.batchContainerRegistry, 'https://public.ecr.aws/docker/library', /registry host and path without a scheme/],
+    [CONTEXT.batchContainerRegistry, 'public.ecr.aws/docker/library/', /registry host and path without a scheme/],
     [CONTEXT.environmentSubnetRange, '10.20.128.0', /IPv4 range/],
     [CONTEXT.environmentSubnetRange, '10.20.128.0/26', /smaller than one \/23/],
     // 8 blocks of /23 cannot serve the default 40 environments.

@@ -3,6 +3,8 @@
  * so the system and acceptance tests check the code against the contract, not against itself.
  */
 export const LOCAL_PAYLOAD_KEYS = [
+  // Task images from ECR Public's copy of Docker's official images, not Docker Hub's rate-limited original.
+  'METAFLOW_BATCH_CONTAINER_REGISTRY',
   'METAFLOW_BATCH_JOB_QUEUE',
   'METAFLOW_DATASTORE_SYSROOT_S3',
   'METAFLOW_DATATOOLS_S3ROOT',

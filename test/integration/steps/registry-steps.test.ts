@@ -68,7 +68,12 @@ describe('markReady', () => {
     expect(record.statusReason).toBeNull();
     expect(record.resources).toEqual(resourcesOf(names));
     expect(record.config).toEqual(
-      metaflowConfigFor({ environmentName: environment.name, names, s3EndpointUrl: context.emulator.endpoint }),
+      metaflowConfigFor({
+        environmentName: environment.name,
+        names,
+        s3EndpointUrl: context.emulator.endpoint,
+        containerRegistry: 'public.ecr.aws/docker/library',
+      }),
     );
   });
 

@@ -35,4 +35,13 @@ describe('metaflowConfigFor', () => {
     expect(local.METAFLOW_S3_ENDPOINT_URL).toBe('http://127.0.0.1:5000');
     expect(aws).not.toHaveProperty('METAFLOW_S3_ENDPOINT_URL');
   });
+
+  it('points task images at the given registry only when one is given', () => {
+    // act
+    const withRegistry = metaflowConfigFor({ environmentName: 'alice', names, containerRegistry: 'public.ecr.aws/docker/library' });
+    const without = metaflowConfigFor({ environmentName: 'alice', names });
+    // assess
+    expect(withRegistry.METAFLOW_BATCH_CONTAINER_REGISTRY).toBe('public.ecr.aws/docker/library');
+    expect(without).not.toHaveProperty('METAFLOW_BATCH_CONTAINER_REGISTRY');
+  });
 });
