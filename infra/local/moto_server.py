@@ -13,6 +13,8 @@ instance roles only through the VPC endpoint, from their own subnets (which must
 access role at all) would refuse the teammate too. AWS evaluates them in full; here the policy is stored and
 read back as on AWS, and what it means is proven offline by the IAM policy simulator tests instead.
 
+Fault injection: tests make chosen requests fail with an AWS error (moto_faults.py).
+
 Same arguments as moto_server (-H host, -p port).
 """
 import sys
@@ -44,6 +46,11 @@ def _bucket_policy_not_evaluated(self, action, resource):
 
 
 FakeBucket.get_permission = _bucket_policy_not_evaluated
+
+# Fault injection (POST /_mfenv/faults, moto_faults.py), in front of everything above: last installed.
+import moto_faults  # noqa: E402
+
+moto_faults.install(DomainDispatcherApplication)
 
 if __name__ == "__main__":
     sys.exit(server.main())
