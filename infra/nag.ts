@@ -80,6 +80,7 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
     // ---- Step Lambdas: each role holds only its steps' actions, on the prefix's names.
     { construct: registry.role, rule: wildcardResource('*'), reason: `${XRAY}.` },
     { construct: bucket.role, rule: wildcardResource('*'), reason: `${XRAY}.` },
+    { construct: stack.uninstallGuard.function.role, rule: wildcardResource('*'), reason: `${XRAY}.` },
     { construct: bucket.role, rule: wildcardResource(bucketPattern), reason: `Bucket names are ${prefix}-<environment>-<hash>; ${PER_ENVIRONMENT_NAMES}.` },
     {
       construct: bucket.role,

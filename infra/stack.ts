@@ -13,6 +13,7 @@ import { bindDeployment, bindRegistry, bindStateMachine, type DeploymentSettings
 import { acknowledgeFindings } from './nag';
 import { Network } from './network';
 import { createPermissionsBoundary, createRegistryTable } from './registry';
+import { UninstallGuard } from './uninstall-guard';
 import { Workflows, stateMachineName } from './workflows';
 
 export interface MfenvStackProps extends StackProps {
@@ -26,6 +27,7 @@ export class MfenvStack extends Stack {
   readonly workflows: Workflows;
   readonly api: Api;
   readonly apiFunction: MfenvFunction;
+  readonly uninstallGuard: UninstallGuard;
 
   constructor(scope: Construct, id: string, props: MfenvStackProps) {
     const { config } = props;
@@ -76,6 +78,13 @@ export class MfenvStack extends Stack {
       maxVcpusCeiling: config.maxVcpusCeiling,
       organizationId: config.organizationId,
       callers: { principalArnPatterns: config.callerPrincipalArns, principalTag: config.callerPrincipalTag },
+    });
+
+    // Deleting the stack deletes the guard first; it refuses while environments are live, so what tears them
+    // down (API, workflows, registry, network) is still there to do it.
+    this.uninstallGuard = new UninstallGuard(this, 'UninstallGuard', {
+      table,
+      protects: [this.network, this.workflows, this.api, this.apiFunction],
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the mfenv API (sign requests with SigV4, service execute-api).' });

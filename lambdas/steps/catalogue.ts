@@ -21,6 +21,15 @@ export const API_FUNCTION = {
   description: 'Serves /environments: validates, authorizes, records and starts the workflows.',
 } as const;
 
+/**
+ * The uninstall guard: a CloudFormation custom resource's handler that refuses to let the bootstrap stack be
+ * deleted while environments are live (infra/uninstall-guard.ts).
+ */
+export const UNINSTALL_GUARD_FUNCTION = {
+  entry: 'lambdas/ops/uninstall-guard.ts',
+  description: 'Refuses the deletion of the bootstrap stack while environments are live.',
+} as const;
+
 export const STATE_MACHINES = {
   provision: { file: 'statemachine/provision.asl.json', description: 'Creates one environment, then marks it READY (or rolls back).' },
   teardown: { file: 'statemachine/teardown.asl.json', description: 'Deletes one environment in the order AWS requires.' },

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { FUNCTION_RUNTIME, LOG_RETENTION, type MfenvFunction } from '../../infra/functions';
 import { SETTING, type SettingName } from '../../lambdas/core/settings';
-import { API_FUNCTION, STEP_FUNCTIONS, STEP_FUNCTION_IDS } from '../../lambdas/steps/catalogue';
+import { API_FUNCTION, STEP_FUNCTIONS, STEP_FUNCTION_IDS, UNINSTALL_GUARD_FUNCTION } from '../../lambdas/steps/catalogue';
 import { settingsReadBy } from './sources';
 import { PROJECT_ROOT, type Synthesized, logicalIdOf, resourcesOfType, synthesize } from './synth';
 
@@ -31,6 +31,7 @@ describe('the functions', () => {
     functions = [
       ...STEP_FUNCTION_IDS.map((id) => [STEP_FUNCTIONS[id].entry, stack.workflows.stepFunctions[id]] as [string, MfenvFunction]),
       [API_FUNCTION.entry, stack.apiFunction],
+      [UNINSTALL_GUARD_FUNCTION.entry, stack.uninstallGuard.function],
     ];
   }, 180_000);
 
@@ -39,7 +40,7 @@ describe('the functions', () => {
   const bundleDir = (fn: MfenvFunction) =>
     path.join(synthesized.app.outdir, `asset.${(resourceOf(fn).Properties!.Code.S3Key as string).replace(/\.zip$/, '')}`);
 
-  it('are every Lambda of the stack: one per step Lambda of the catalogue, and the API', () => {
+  it('are every Lambda of the stack: one per step Lambda of the catalogue, the API and the uninstall guard', () => {
     // prepare
     const { json } = synthesized;
 
@@ -157,9 +158,9 @@ describe('the functions', () => {
 });
 
 describe('the function entries', () => {
-  it('exist for every step Lambda of the catalogue and for the API', () => {
+  it('exist for every step Lambda of the catalogue, the API and the uninstall guard', () => {
     // prepare
-    const entries = [...STEP_FUNCTION_IDS.map((id) => STEP_FUNCTIONS[id].entry), API_FUNCTION.entry];
+    const entries = [...STEP_FUNCTION_IDS.map((id) => STEP_FUNCTIONS[id].entry), API_FUNCTION.entry, UNINSTALL_GUARD_FUNCTION.entry];
 
     // act
     const missing = entries.filter((entry) => !existsSync(path.join(PROJECT_ROOT, entry)));

@@ -6,7 +6,7 @@
 import { CONTEXT } from '../../infra/config';
 import { SETTING } from '../../lambdas/core/settings';
 import { STEP_FUNCTION_IDS, type StepFunctionId } from '../../lambdas/steps/catalogue';
-import { API_FUNCTION, DESTRUCTIVE_STEPS, STEP_FUNCTIONS } from '../../lambdas/steps/catalogue';
+import { API_FUNCTION, DESTRUCTIVE_STEPS, STEP_FUNCTIONS, UNINSTALL_GUARD_FUNCTION } from '../../lambdas/steps/catalogue';
 import { actionsCalledBy } from './sources';
 import { type Synthesized, logicalIdOf, readable, resourcesOfType, synthesize } from './synth';
 
@@ -40,7 +40,7 @@ function allStatements(json: Synthesized['json']): Statement[] {
 
 describe('the permissions of the functions and state machines', () => {
   let synthesized: Synthesized;
-  let roles: Record<StepFunctionId | 'api', Statement[]>;
+  let roles: Record<StepFunctionId | 'api' | 'uninstallGuard', Statement[]>;
   let boundaryRef: string;
   beforeAll(() => {
     synthesized = synthesize();
@@ -50,6 +50,7 @@ describe('the permissions of the functions and state machines', () => {
         STEP_FUNCTION_IDS.map((id) => [id, statementsOfRole(json, logicalIdOf(stack.workflows.stepFunctions[id].role))]),
       ) as Record<StepFunctionId, Statement[]>),
       api: statementsOfRole(json, logicalIdOf(stack.apiFunction.role)),
+      uninstallGuard: statementsOfRole(json, logicalIdOf(stack.uninstallGuard.function.role)),
     };
     boundaryRef = `\${${resourcesOfType(json, 'AWS::IAM::ManagedPolicy')[0]![0]}}`;
   });
@@ -283,9 +284,9 @@ describe('the permissions of the functions and state machines', () => {
     );
   });
 
-  it.each([...STEP_FUNCTION_IDS, 'api' as const])('allows the %s function every AWS call its code makes', async (id) => {
+  it.each([...STEP_FUNCTION_IDS, 'api' as const, 'uninstallGuard' as const])('allows the %s function every AWS call its code makes', async (id) => {
     // prepare
-    const entry = id === 'api' ? API_FUNCTION.entry : STEP_FUNCTIONS[id].entry;
+    const entry = id === 'api' ? API_FUNCTION.entry : id === 'uninstallGuard' ? UNINSTALL_GUARD_FUNCTION.entry : STEP_FUNCTIONS[id].entry;
     const allowed = new Set(actionsOf(roles[id].filter((statement) => statement.Effect === 'Allow')));
 
     // act
