@@ -2,7 +2,9 @@
  * Batch steps: the Spot compute environment and the job queue of one environment — create, poll, disable,
  * delete. Written for AWS's rules even where the emulator is lax: a queue or compute environment is deleted
  * only once DISABLED, a compute environment only once no queue uses it (the teardown ASL keeps that order),
- * and every change is followed by a poll until AWS reports the resource settled.
+ * and every change is followed by a poll until AWS reports the resource settled. A compute environment that
+ * goes INVALID because Batch could not use a fresh role or instance profile is re-created once
+ * (pollComputeEnvironment).
  */
 import {
   CreateComputeEnvironmentCommand,
@@ -20,6 +22,7 @@ import type { Spec, WorkflowEnvironment } from '../core/environment';
 import { ResourceFailedError, TransientError, ValidationError, messageOf } from '../core/errors';
 import { logger } from '../core/logger';
 import { type EnvironmentNames, namesFor, tagsFor } from '../core/naming';
+import * as registry from '../core/registry';
 import { currentDeployment, settings } from '../core/settings';
 import { hasErrorCode, isClientErrorSaying } from './aws-errors';
 import { trimSentence } from './caught-error';
@@ -47,18 +50,37 @@ const ALREADY_EXISTS = /already exists/i;
 const DOES_NOT_EXIST = /does not exist|not found|could not find/i;
 
 /**
+ * How AWS words "that role or instance profile is unknown or unusable", in a refused CreateComputeEnvironment
+ * and in the statusReason of a compute environment gone INVALID. On a fresh role or profile that is IAM's
+ * eventual consistency (DESIGN §6); the texts are quoted in test/unit/steps/iam-propagation.test.ts with
+ * their sources. Nothing here names subnets, security groups or launch templates: those are not IAM's.
+ */
+const IAM_PROPAGATION_REASONS = [
+  // "CLIENT_ERROR - Invalid IamInstanceProfile: ecsInstanceRole"; "Invalid instance profile".
+  /\binvalid\s+(iam\s*)?instance\s*profile/i,
+  // EC2's "Value (x) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name".
+  /\biamInstanceProfile\.(name|arn)\b[^.]*\bis invalid/i,
+  // "Instance profile arn:... does not exist", "The role with name x cannot be found", "... is not valid".
+  /\b(instance[ -]?profile|instance ?role|service ?role|role)\b[^.]*\b(not found|could not be found|cannot be found|could not find|does not exist|is not valid|invalid|not authorized)\b/i,
+  // The emulator's "could not find instanceRole arn:..."; "Unable to assume role".
+  /\b(could not find|unable to assume|cannot assume|invalid)\b[^.]*\b(instance[ -]?profile|instance ?role|service ?role|role)\b/i,
+  // "User: batch.amazonaws.com is not authorized to perform: sts:AssumeRole on resource: arn:...:role/x";
+  // "... is not authorized to perform: iam:PassRole on resource: ...".
+  /\bnot authorized to perform:?\s*(iam:PassRole|sts:AssumeRole)\b/i,
+];
+
+/** True when an AWS Batch text (an error message or a statusReason) says a role or instance profile is not usable. */
+export function isIamPropagationReason(text: string | undefined): boolean {
+  return text !== undefined && IAM_PROPAGATION_REASONS.some((pattern) => pattern.test(text));
+}
+
+/**
  * On AWS a role or instance profile made a moment ago may not be visible to Batch yet: that is worth a
  * retry (the ASL retries TransientError), not a rollback.
  */
 export function isIamPropagationDelay(error: unknown): boolean {
   if (!hasErrorCode(error, 'ClientException', 'InvalidParameterValue')) return false;
-  const message = messageOf(error);
-  return (
-    /(instance[ -]?profile|instance ?role|service ?role|\brole\b)[^.]*(not found|could not find|does not exist|is not valid|invalid|not authorized)/i.test(
-      message,
-    ) ||
-    /(could not find|unable to assume|cannot assume|invalid)[^.]*(instance[ -]?profile|instance ?role|service ?role|\brole\b)/i.test(message)
-  );
+  return isIamPropagationReason(messageOf(error));
 }
 
 /**
@@ -191,6 +213,94 @@ export function hasSettled(
   if (!detail || !isOurs(detail.tags, environmentName)) return true;
   if (until === 'DISABLED') return detail.state === 'DISABLED' && detail.status !== 'UPDATING' && detail.status !== 'CREATING';
   return false;
+}
+
+/**
+ * The compute environment's poll. Waiting for VALID, an INVALID one whose reason reads like IAM's eventual
+ * consistency (isIamPropagationReason: the instance profile or a role not usable yet) answers `recreate`,
+ * which the provision ASL routes to disabling, deleting and creating it again, once: Batch does not
+ * re-validate an INVALID compute environment by itself, and by then IAM has caught up. The second wait is
+ * told so (`computeEnvironmentRecreated`), and an INVALID then fails the create, saying it was re-created.
+ * Any other INVALID fails at once (hasSettled). Every answer carries `recreate`, which the ASL selects.
+ */
+async function pollComputeEnvironment(input: StepInput) {
+  const until = untilOf(input);
+  const name = COMPUTE_ENVIRONMENT.nameOf(context(input.environment).names);
+  const what = describedAs(COMPUTE_ENVIRONMENT, name);
+  const detail = await COMPUTE_ENVIRONMENT.describe(name);
+  if (until === 'VALID' && detail?.status === 'INVALID' && isOurs(detail.tags, input.environment.name)) {
+    const reason = trimSentence(detail.statusReason ?? 'no reason given');
+    if (input.computeEnvironmentRecreated) {
+      throw new ResourceFailedError(
+        `${what} went INVALID again after it was deleted and re-created once: ${reason}. ` +
+          `Check the deployment's instance role permissions, subnets, security group and service role, then DELETE the environment and create it again.`,
+      );
+    }
+    if (isIamPropagationReason(detail.statusReason)) {
+      logger.warn('compute environment INVALID for a role or instance profile; re-creating it once', { statusReason: detail.statusReason });
+      return { ...nextPoll(input.poll, false, what), recreate: true };
+    }
+  }
+  const done = hasSettled(until, what, detail, input.environment.name);
+  logger.info('compute environment checked', { until, done, status: detail?.status, state: detail?.state });
+  return { ...nextPoll(input.poll, done, what), recreate: false };
+}
+
+/**
+ * The record must show the create this workflow runs (CREATING at its generation): the steps that reset an
+ * INVALID compute environment are not DESTRUCTIVE_STEPS (there is no teardown to show), so they check this
+ * instead, and a provision started with a wrong input resets nothing.
+ */
+async function assertCreateRecorded(environment: WorkflowEnvironment, what: string): Promise<void> {
+  const record = await registry.getEnvironment(environment.name);
+  if (record?.status === 'CREATING' && record.generation === environment.generation) return;
+  throw new ValidationError(
+    `${what} was left as it is: the registry shows "${environment.name}" ` +
+      `${record ? `${record.status} at generation ${record.generation}` : 'nowhere'}, not CREATING at generation ${environment.generation}.`,
+  );
+}
+
+/**
+ * The compute environment a reset may touch: ours, and INVALID. Undefined when it is gone or not ours
+ * (nothing to do). A VALID one is never disabled or deleted here: it fails the step instead, and the
+ * rollback, a teardown the registry records, removes it if need be.
+ */
+async function invalidComputeEnvironmentOf(environment: WorkflowEnvironment): Promise<{ name: string; detail: BatchResourceDetail } | undefined> {
+  const name = COMPUTE_ENVIRONMENT.nameOf(context(environment).names);
+  const what = describedAs(COMPUTE_ENVIRONMENT, name);
+  await assertCreateRecorded(environment, what);
+  const detail = await COMPUTE_ENVIRONMENT.describe(name);
+  if (!detail || !isOurs(detail.tags, environment.name)) return undefined;
+  if (detail.status === 'DELETING') return { name, detail };
+  assertNotChanging(what, detail);
+  if (detail.status !== 'INVALID') {
+    throw new ResourceFailedError(
+      `${what} is ${detail.status ?? 'in an unknown status'}, not INVALID, so it was not reset; DELETE the environment and create it again.`,
+    );
+  }
+  return { name, detail };
+}
+
+/** Re-create path, first step: disables our INVALID compute environment (AWS deletes only DISABLED ones). */
+async function disableInvalidComputeEnvironment({ environment }: StepInput) {
+  const found = await invalidComputeEnvironmentOf(environment);
+  if (!found) return { disabled: false };
+  if (found.detail.state === 'DISABLED' || found.detail.status === 'DELETING') return { disabled: true };
+  return { disabled: await setState(COMPUTE_ENVIRONMENT, found.name, 'DISABLED') };
+}
+
+/** Re-create path, once it is DISABLED: deletes our INVALID compute environment, so it can be created anew. */
+async function deleteInvalidComputeEnvironment({ environment }: StepInput) {
+  const found = await invalidComputeEnvironmentOf(environment);
+  if (!found) return { deleted: false };
+  if (found.detail.status === 'DELETING') return { deleted: true };
+  try {
+    await COMPUTE_ENVIRONMENT.sendDelete(found.name);
+  } catch (error) {
+    if (isClientErrorSaying(error, DOES_NOT_EXIST)) return { deleted: false };
+    throw error;
+  }
+  return { deleted: true };
 }
 
 async function poll(kind: BatchResourceKind, input: StepInput) {
@@ -334,9 +444,11 @@ async function createJobQueue({ environment }: StepInput) {
 
 export const steps: StepTable<'batch'> = {
   createComputeEnvironment,
-  pollComputeEnvironment: (input) => poll(COMPUTE_ENVIRONMENT, input),
+  pollComputeEnvironment,
   disableComputeEnvironment: ({ environment }) => disable(COMPUTE_ENVIRONMENT, environment),
   deleteComputeEnvironment: ({ environment }) => remove(COMPUTE_ENVIRONMENT, environment),
+  disableInvalidComputeEnvironment,
+  deleteInvalidComputeEnvironment,
   createJobQueue,
   pollJobQueue: (input) => poll(JOB_QUEUE, input),
   disableJobQueue: ({ environment }) => disable(JOB_QUEUE, environment),

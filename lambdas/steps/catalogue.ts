@@ -56,6 +56,7 @@ export const STEP_FUNCTIONS = {
     steps: [
       'createJobRole',
       'createInstanceRole',
+      'pollInstanceProfile',
       'scopeInstanceRole',
       'createAccessRole',
       'deleteJobRole',
@@ -78,6 +79,8 @@ export const STEP_FUNCTIONS = {
       'pollComputeEnvironment',
       'disableComputeEnvironment',
       'deleteComputeEnvironment',
+      'disableInvalidComputeEnvironment',
+      'deleteInvalidComputeEnvironment',
       'createJobQueue',
       'pollJobQueue',
       'disableJobQueue',
@@ -89,6 +92,9 @@ export const STEP_FUNCTIONS = {
 /**
  * Steps that remove or disable something. Before acting, each checks the registry (steps/teardown-guard.ts):
  * the record must show this very teardown, so a workflow started with a wrong input deletes nothing.
+ * Not listed: disableInvalidComputeEnvironment and deleteInvalidComputeEnvironment, which run inside a
+ * provision (the record is CREATING, not a teardown) and guard themselves: they touch only a compute
+ * environment of ours that AWS reports INVALID, and only while the record shows this very create.
  */
 export const DESTRUCTIVE_STEPS: readonly string[] = [
   'deleteBucket',

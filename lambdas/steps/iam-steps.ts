@@ -5,6 +5,11 @@
  * Every role carries the deployment's permissions boundary; every resource is tagged and lives under the
  * `/<prefix>/` path. Creating re-asserts what matters on an existing resource of ours; deleting detaches
  * first (AWS refuses otherwise) and treats NoSuchEntity as "already gone".
+ *
+ * IAM is eventually consistent (DESIGN §6): a role or profile created a moment ago may be unknown to the
+ * next call, or to another service. So while creating, NoSuchEntity on what was just made is a
+ * TransientError (the Task retries it), and the provision workflow waits for the instance profile to be
+ * seen with its role several checks in a row (pollInstanceProfile) before Batch is told to use it.
  */
 import {
   AddRoleToInstanceProfileCommand,
@@ -30,7 +35,7 @@ import {
 import { DescribeComputeEnvironmentsCommand } from '@aws-sdk/client-batch';
 import { batchClient, iamClient } from '../core/clients';
 import type { WorkflowEnvironment } from '../core/environment';
-import { ResourceConflictError, TransientError } from '../core/errors';
+import { ResourceConflictError, TransientError, messageOf } from '../core/errors';
 import { logger } from '../core/logger';
 import { namesFor, roleTagListFor } from '../core/naming';
 import {
@@ -46,7 +51,7 @@ import {
 import { currentDeployment, settings } from '../core/settings';
 import { hasErrorCode } from './aws-errors';
 import { assertOurs, isOurs } from './ownership';
-import { type StepInput, type StepTable, stepHandler } from './step';
+import { type StepInput, type StepTable, nextPoll, stepHandler } from './step';
 
 /** Name of the job role's inline policy (its own bucket, nothing else). */
 export const JOB_ROLE_INLINE_POLICY = 'own-bucket-access';
@@ -62,6 +67,22 @@ async function unlessGone<T>(call: () => Promise<T>): Promise<T | undefined> {
     return await call();
   } catch (error) {
     if (isGone(error)) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Runs an IAM call on a role or profile this run has just created (or found): NoSuchEntity there means IAM
+ * has not made it visible everywhere yet, not that it is gone, so it is a TransientError the Task retries.
+ * Only for creating: in a teardown, NoSuchEntity still means "already gone" (unlessGone).
+ */
+async function onNewEntity<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (isGone(error)) {
+      throw new TransientError(`${what} was just created and IAM does not show it everywhere yet: ${messageOf(error)}`, { cause: error });
+    }
     throw error;
   }
 }
@@ -110,8 +131,11 @@ async function ensureRole(
   assertOurs(`The IAM role "${role.name}"`, existing.Tags, environment.name);
   // Idempotent re-assertion: a role of ours always ends with the boundary and the trust this run computed
   // (its policies are re-put by the caller).
-  await iam.send(new PutRolePermissionsBoundaryCommand({ RoleName: role.name, PermissionsBoundary: boundary }));
-  await iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: role.name, PolicyDocument: JSON.stringify(role.trust) }));
+  const what = `The IAM role "${role.name}"`;
+  await onNewEntity(what, () => iam.send(new PutRolePermissionsBoundaryCommand({ RoleName: role.name, PermissionsBoundary: boundary })));
+  await onNewEntity(what, () =>
+    iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: role.name, PolicyDocument: JSON.stringify(role.trust) })),
+  );
 }
 
 async function createJobRole({ environment }: StepInput) {
@@ -123,12 +147,14 @@ async function createJobRole({ environment }: StepInput) {
     description: `Metaflow tasks of the mfenv environment ${environment.name}: its own bucket only.`,
     tags,
   });
-  await iamClient().send(
-    new PutRolePolicyCommand({
-      RoleName: names.jobRoleName,
-      PolicyName: JOB_ROLE_INLINE_POLICY,
-      PolicyDocument: JSON.stringify(jobRolePolicy(names)),
-    }),
+  await onNewEntity(`The IAM role "${names.jobRoleName}"`, () =>
+    iamClient().send(
+      new PutRolePolicyCommand({
+        RoleName: names.jobRoleName,
+        PolicyName: JOB_ROLE_INLINE_POLICY,
+        PolicyDocument: JSON.stringify(jobRolePolicy(names)),
+      }),
+    ),
   );
   return { jobRoleArn: names.jobRoleArn };
 }
@@ -180,6 +206,30 @@ async function createInstanceRole({ environment }: StepInput) {
   return { instanceProfileArn: names.instanceProfileArn };
 }
 
+/**
+ * How many checks in a row must see the instance profile holding its role before Batch is given it. One
+ * sighting proves little: IAM reads may hit a replica the profile has reached while the one EC2 and Batch
+ * ask has not. Terraform's AWS provider waits for 3 consecutive sightings of a new instance profile
+ * (waitInstanceProfileReady, ContinuousTargetOccurence 3); so does this, a poll wait apart (3 s at first).
+ */
+export const INSTANCE_PROFILE_SIGHTINGS = 3;
+
+/**
+ * One check of the wait before CreateComputeEnvironment: the instance profile exists, is ours and holds the
+ * instance role. Counts consecutive sightings in `$.poll.sightings`; a miss starts the count again. Done
+ * after INSTANCE_PROFILE_SIGHTINGS; gives up like every poll (nextPoll) if the profile never settles.
+ */
+async function pollInstanceProfile({ environment, poll }: StepInput) {
+  const { names } = context(environment);
+  const what = `The instance profile "${names.instanceProfileName}"`;
+  const profile = await getInstanceProfile(names.instanceProfileName);
+  if (profile) assertOurs(what, profile.Tags, environment.name);
+  const holdsRole = (profile?.Roles ?? []).some((role) => role.RoleName === names.instanceRoleName);
+  const sightings = holdsRole ? (poll?.sightings ?? 0) + 1 : 0;
+  logger.info('instance profile checked', { found: profile !== undefined, holdsRole, sightings });
+  return { ...nextPoll(poll, sightings >= INSTANCE_PROFILE_SIGHTINGS, `${what} with the role "${names.instanceRoleName}"`), sightings };
+}
+
 /** Name of the instance role's inline policy: the ECS agent's work on the environment's own cluster. */
 export const INSTANCE_ROLE_INLINE_POLICY = 'ecs-agent-own-cluster';
 
@@ -199,12 +249,14 @@ async function scopeInstanceRole({ environment }: StepInput) {
   assertOurs(what, computeEnvironment.tags, environment.name);
   const ecsClusterArn = computeEnvironment.ecsClusterArn;
   if (!ecsClusterArn || !ecsClusterArn.includes(':cluster/')) throw new TransientError(`${what} has no ECS cluster yet.`);
-  await iamClient().send(
-    new PutRolePolicyCommand({
-      RoleName: names.instanceRoleName,
-      PolicyName: INSTANCE_ROLE_INLINE_POLICY,
-      PolicyDocument: JSON.stringify(instanceRolePolicy(ecsClusterArn, logGroupArn)),
-    }),
+  await onNewEntity(`The IAM role "${names.instanceRoleName}"`, () =>
+    iamClient().send(
+      new PutRolePolicyCommand({
+        RoleName: names.instanceRoleName,
+        PolicyName: INSTANCE_ROLE_INLINE_POLICY,
+        PolicyDocument: JSON.stringify(instanceRolePolicy(ecsClusterArn, logGroupArn)),
+      }),
+    ),
   );
   return { ecsClusterArn };
 }
@@ -227,12 +279,14 @@ async function createAccessRole({ environment }: StepInput) {
     description: `Assumed by the owner of the mfenv environment ${environment.name} to run Metaflow on it.`,
     tags,
   });
-  await iamClient().send(
-    new PutRolePolicyCommand({
-      RoleName: names.accessRoleName,
-      PolicyName: ACCESS_ROLE_INLINE_POLICY,
-      PolicyDocument: JSON.stringify(accessRolePolicy(names, logGroupArn)),
-    }),
+  await onNewEntity(`The IAM role "${names.accessRoleName}"`, () =>
+    iamClient().send(
+      new PutRolePolicyCommand({
+        RoleName: names.accessRoleName,
+        PolicyName: ACCESS_ROLE_INLINE_POLICY,
+        PolicyDocument: JSON.stringify(accessRolePolicy(names, logGroupArn)),
+      }),
+    ),
   );
   return { accessRoleArn: names.accessRoleArn };
 }
@@ -306,6 +360,7 @@ async function deleteJobRole({ environment }: StepInput) {
 export const steps: StepTable<'iam'> = {
   createJobRole,
   createInstanceRole,
+  pollInstanceProfile,
   scopeInstanceRole,
   createAccessRole,
   deleteJobRole,

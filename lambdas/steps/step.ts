@@ -19,6 +19,11 @@ export const PollState = z.object({
   attempt: z.number().int().min(0),
   waitSeconds: z.number().int().min(1),
   done: z.boolean().optional(),
+  /**
+   * Consecutive checks that saw the resource as wanted, for a poll that trusts only a run of them (an IAM
+   * object another service must see: one sighting may come from a replica the next read does not hit).
+   */
+  sightings: z.number().int().min(0).optional(),
 });
 export type PollState = z.infer<typeof PollState>;
 
@@ -37,6 +42,8 @@ export const StepInput = z
     bucket: z.object({ retained: z.boolean(), objectCount: z.number().int() }).optional(),
     /** The environment's address block (allocateNetwork's answer; null when network isolation is off). */
     network: z.object({ cidr: z.string().nullable() }).optional(),
+    /** Set by the provision ASL's second VALID wait: the compute environment was re-created once already. */
+    computeEnvironmentRecreated: z.boolean().optional(),
   })
   .strict();
 export type StepInput = z.infer<typeof StepInput>;
@@ -67,7 +74,7 @@ export function pollWaitSeconds(attempt: number): number {
  * The next `$.poll`: done, or one more attempt. Gives up with ResourceNotReady. The wait depends on the attempt
  * alone, not on the previous wait, so a Pass state's first wait cannot shift the whole schedule.
  */
-export function nextPoll(previous: PollState | undefined, done: boolean, what: string): Required<PollState> {
+export function nextPoll(previous: PollState | undefined, done: boolean, what: string): Required<Omit<PollState, 'sightings'>> {
   const attempt = (previous?.attempt ?? 0) + 1;
   if (!done && attempt >= MAX_POLL_ATTEMPTS) {
     throw new ResourceNotReadyError(`${what} did not settle after ${attempt} checks; AWS may be slow or stuck in this region.`);

@@ -14,9 +14,11 @@ type Call = { functionId: StepFunctionId; payload: Record<string, any>; remainin
 
 /**
  * A scripted step: answers like the real steps do (poll steps report done, deleteBucket reports the bucket,
- * allocateNetwork reports no block of its own, as with network isolation off).
+ * allocateNetwork reports no block of its own, as with network isolation off). `recreateOnce`: the first
+ * wait for a VALID compute environment answers `recreate`, as for one AWS made INVALID before it could see
+ * the new instance profile, so the provision takes its re-create path.
  */
-function scriptedSteps(script: { fail?: Record<string, Error[]>; pollsBeforeDone?: number } = {}) {
+function scriptedSteps(script: { fail?: Record<string, Error[]>; pollsBeforeDone?: number; recreateOnce?: boolean } = {}) {
   const calls: Call[] = [];
   const failures = Object.fromEntries(Object.entries(script.fail ?? {}).map(([step, errors]) => [step, [...errors]]));
   const load = (functionId: StepFunctionId): StepLambdaHandler => async (event, context) => {
@@ -26,7 +28,10 @@ function scriptedSteps(script: { fail?: Record<string, Error[]>; pollsBeforeDone
     if (failure) throw failure;
     if (payload.step.startsWith('poll')) {
       const attempt = (payload.poll?.attempt ?? 0) + 1;
-      return { done: attempt > (script.pollsBeforeDone ?? 0), attempt, waitSeconds: 30 };
+      const firstValidWait = payload.step === 'pollComputeEnvironment' && payload.until === 'VALID' && !payload.computeEnvironmentRecreated;
+      if (script.recreateOnce && firstValidWait) return { done: false, attempt, waitSeconds: 30, recreate: true };
+      const done = attempt > (script.pollsBeforeDone ?? 0);
+      return { done, attempt, waitSeconds: 30, sightings: done ? 3 : 0, recreate: false };
     }
     if (payload.step === 'deleteBucket') return { retained: false, objectCount: 0 };
     if (payload.step === 'allocateNetwork') return { cidr: null };
@@ -80,7 +85,7 @@ describe('workflow runner', () => {
   ] as const)('invokes every Task state of %s over its success and failure paths', async (id, failingStep, failureState) => {
     // prepare
     const tasks = tasksOf(id);
-    const succeeding = scriptedSteps();
+    const succeeding = scriptedSteps({ recreateOnce: true });
     const failing = scriptedSteps({ fail: { [failingStep]: [new ResourceConflictError('taken by someone else')] } });
 
     // act
@@ -160,8 +165,9 @@ describe('workflow runner', () => {
   });
 
   it('counts state transitions and step invocations of an execution', async () => {
-    // prepare: with polls done at once, the success path visits every state but the two failure states once
-    const steps = scriptedSteps();
+    // prepare: with polls done at once and the compute environment re-created once, the success path visits
+    // every state but the two failure states once
+    const steps = scriptedSteps({ recreateOnce: true });
     const runner = runnerWith(steps.load);
     const definition = runner.stateMachines.provision.definition as { States: Record<string, any> };
     const states = allStates(definition.States).map(([name]) => name);
@@ -180,7 +186,7 @@ describe('workflow runner', () => {
     expect(run.stepInvocations).toBe(tasks.length - 1);
     expect(run.stepInvocations).toBe(steps.calls.length);
     expect(run.stepInvocationsByFunction).toEqual(invokedByFunction);
-    expect(invokedByFunction).toMatchObject({ bucket: 1, iam: 4, batch: 4, registry: 1 });
+    expect(invokedByFunction).toMatchObject({ bucket: 1, iam: 5, batch: 10, registry: 1 });
     expect(JSON.parse(run.output!)).toMatchObject({ environment: { name: 'alice' } });
     expect(run.stopDate!.getTime()).toBeGreaterThanOrEqual(run.startDate.getTime());
     // a Lambda's context counts down from the Task's timeout
