@@ -1,6 +1,9 @@
 import { BatchClient, DescribeComputeEnvironmentsCommand, UntagResourceCommand } from '@aws-sdk/client-batch';
 import {
+  AddRoleToInstanceProfileCommand,
+  CreateInstanceProfileCommand,
   CreateRoleCommand,
+  DeleteRoleCommand,
   DeleteRolePermissionsBoundaryCommand,
   DeleteRolePolicyCommand,
   GetInstanceProfileCommand,
@@ -9,8 +12,10 @@ import {
   IAMClient,
   ListAttachedRolePoliciesCommand,
   ListRolePoliciesCommand,
+  RemoveRoleFromInstanceProfileCommand,
   UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
+import { iamClient, withStepClients } from '../../../lambdas/core/clients';
 import { TAG, tagsFor } from '../../../lambdas/core/naming';
 import {
   accessRolePolicy,
@@ -23,7 +28,13 @@ import {
 } from '../../../lambdas/core/policies';
 import { SETTING, currentDeployment } from '../../../lambdas/core/settings';
 import { handler as batchSteps } from '../../../lambdas/steps/batch-steps';
-import { ACCESS_ROLE_INLINE_POLICY, INSTANCE_ROLE_INLINE_POLICY, JOB_ROLE_INLINE_POLICY, handler } from '../../../lambdas/steps/iam-steps';
+import {
+  ACCESS_ROLE_INLINE_POLICY,
+  INSTANCE_PROFILE_SIGHTINGS,
+  INSTANCE_ROLE_INLINE_POLICY,
+  JOB_ROLE_INLINE_POLICY,
+  handler,
+} from '../../../lambdas/steps/iam-steps';
 import { EMULATOR_ACCOUNT_ID, EMULATOR_REGION } from '../../../infra/local/emulator';
 import { useEmulator } from '../../support/emulator';
 import { OWNER, invoke, namesOf, quietLogs, uniqueName, withSetting, workflowEnvironment } from './fixtures';
@@ -369,5 +380,138 @@ describe('deleting identity', () => {
     expect(await roleExists(names.jobRoleName)).toBe(true);
     expect(await roleExists(names.instanceRoleName)).toBe(true);
     expect(await roleExists(names.accessRoleName)).toBe(true);
+  });
+});
+
+/**
+ * IAM's eventual consistency: on AWS a role made a moment ago can be unknown to the next call. The emulator
+ * is consistent, so the role is deleted (over HTTP, by the emulator's root) just before the step's call that
+ * follows its create: the NoSuchEntity the step then sees is the emulator's own answer. The hook sits on the
+ * step's IAM client, only to time that deletion; nothing of the answer is made up.
+ */
+async function withRoleVanishingBefore<T>(commandName: string, roleName: string, act: () => Promise<T>): Promise<T> {
+  const client = await withStepClients(async () => iamClient());
+  const hook = 'testRoleVanishes';
+  let armed = true;
+  client.middlewareStack.add(
+    (next, hookContext) => async (args) => {
+      if (armed && hookContext.commandName === commandName) {
+        armed = false;
+        await iam.send(new DeleteRoleCommand({ RoleName: roleName }));
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: hook },
+  );
+  try {
+    return await act();
+  } finally {
+    client.middlewareStack.remove(hook);
+  }
+}
+
+describe('IAM eventual consistency', () => {
+  it('answers TransientError when IAM does not show the role just created to the next call, and the retry completes it', async () => {
+    // prepare
+    const environment = workflowEnvironment(uniqueName('consistency'));
+    const names = namesOf(environment.name);
+
+    // act
+    const first = await withRoleVanishingBefore('PutRolePolicyCommand', names.jobRoleName, () =>
+      invoke(handler, { step: 'createJobRole', environment }),
+    ).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const retried = await invoke(handler, { step: 'createJobRole', environment });
+
+    // assess
+    expect(first).toMatchObject({ name: 'TransientError', message: expect.stringContaining(`"${names.jobRoleName}" was just created`) });
+    expect(retried).toEqual({ jobRoleArn: names.jobRoleArn });
+    const { PolicyNames } = await iam.send(new ListRolePoliciesCommand({ RoleName: names.jobRoleName }));
+    expect(PolicyNames).toEqual([JOB_ROLE_INLINE_POLICY]);
+  });
+
+  it('in a teardown, NoSuchEntity still means "already gone": a role that vanishes mid-delete is deleted', async () => {
+    // prepare
+    const environment = workflowEnvironment(uniqueName('consistency-gone'));
+    const names = namesOf(environment.name);
+    await invoke(handler, { step: 'createJobRole', environment });
+    await iam.send(new DeleteRolePolicyCommand({ RoleName: names.jobRoleName, PolicyName: JOB_ROLE_INLINE_POLICY }));
+
+    // act
+    const answer = await withRoleVanishingBefore('DeleteRoleCommand', names.jobRoleName, () =>
+      invoke(handler, { step: 'deleteJobRole', environment }),
+    );
+
+    // assess
+    expect(answer).toEqual({ roleDeleted: true });
+    expect(await roleExists(names.jobRoleName)).toBe(false);
+  });
+});
+
+describe('pollInstanceProfile', () => {
+  type ProfilePoll = { done: boolean; attempt: number; waitSeconds: number; sightings: number };
+  const FIRST = { attempt: 0, waitSeconds: 2, sightings: 0 };
+  const check = (environment: ReturnType<typeof workflowEnvironment>, poll: object) =>
+    invoke<ProfilePoll>(handler, { step: 'pollInstanceProfile', environment, poll });
+
+  it(`is done after ${INSTANCE_PROFILE_SIGHTINGS} checks in a row see the profile holding the instance role`, async () => {
+    // prepare
+    const environment = workflowEnvironment(uniqueName('profile-seen'));
+    await invoke(handler, { step: 'createInstanceRole', environment });
+
+    // act
+    const answers: ProfilePoll[] = [];
+    let poll: object = FIRST;
+    for (let check_ = 0; check_ < INSTANCE_PROFILE_SIGHTINGS; check_ += 1) {
+      const answer = await check(environment, poll);
+      answers.push(answer);
+      poll = answer;
+    }
+
+    // assess
+    expect(INSTANCE_PROFILE_SIGHTINGS).toBe(3);
+    expect(answers).toEqual([
+      { done: false, attempt: 1, waitSeconds: 3, sightings: 1 },
+      { done: false, attempt: 2, waitSeconds: 3, sightings: 2 },
+      { done: true, attempt: 3, waitSeconds: 3, sightings: 3 },
+    ]);
+  });
+
+  it('starts counting again when a check misses the role in the profile, and counts nothing while there is no profile', async () => {
+    // prepare
+    const environment = workflowEnvironment(uniqueName('profile-miss'));
+    const names = namesOf(environment.name);
+    const before = await check(environment, FIRST);
+    await invoke(handler, { step: 'createInstanceRole', environment });
+    const seen = await check(environment, before);
+    await iam.send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: names.instanceProfileName, RoleName: names.instanceRoleName }));
+
+    // act
+    const missed = await check(environment, { ...seen, sightings: 2 });
+    await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: names.instanceProfileName, RoleName: names.instanceRoleName }));
+    const seenAgain = await check(environment, missed);
+
+    // assess
+    expect(before).toMatchObject({ done: false, sightings: 0 });
+    expect(seen).toMatchObject({ done: false, sightings: 1 });
+    expect(missed).toEqual({ done: false, attempt: 3, waitSeconds: 3, sightings: 0 });
+    expect(seenAgain).toMatchObject({ done: false, attempt: 4, sightings: 1 });
+  });
+
+  it('refuses an instance profile with its name that belongs to another environment', async () => {
+    // prepare
+    const environment = workflowEnvironment(uniqueName('profile-taken'));
+    const names = namesOf(environment.name);
+    await iam.send(
+      new CreateInstanceProfileCommand({ InstanceProfileName: names.instanceProfileName, Path: '/mfenv/', Tags: [{ Key: TAG.environment, Value: 'bob' }] }),
+    );
+
+    // act
+    const attempt = check(environment, FIRST);
+
+    // assess
+    await expect(attempt).rejects.toMatchObject({ name: 'ResourceConflict', message: expect.stringContaining('mfenv:environment=bob') });
   });
 });
