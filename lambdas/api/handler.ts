@@ -4,6 +4,8 @@
  */
 import middy from '@middy/core';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
+import { loggerMiddleware } from '../core/logger';
+import { metricsMiddleware } from '../core/metrics';
 import { type ApiEvent, apiMiddleware } from './middleware';
 import { ROUTES } from './routes';
 
@@ -13,4 +15,6 @@ async function dispatch(event: ApiEvent, _context: Context): Promise<APIGatewayP
   return route.handle(request);
 }
 
-export const handler = middy(dispatch).use(apiMiddleware(ROUTES));
+// Order matters: the logger's and the metrics' middlewares come first, so their `before` runs first and
+// their `after`/`onError` (reset the log keys, flush the metrics) last, once the answer is logged.
+export const handler = middy(dispatch).use(loggerMiddleware()).use(metricsMiddleware()).use(apiMiddleware(ROUTES));

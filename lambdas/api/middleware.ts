@@ -1,7 +1,8 @@
 /**
  * The one middy middleware bundle every route goes through. Before a route handler runs it:
  *   1. lower-cases header names (HTTP headers are case-insensitive; API Gateway passes them as sent),
- *   2. puts requestId and route on the shared logger,
+ *   2. puts requestId and route on the shared logger (Powertools' injectLambdaContext, before this one, adds
+ *      the Lambda request id, cold start and X-Ray trace id, and drops every key when the request is answered),
  *   3. identifies the caller from requestContext.identity.userArn (AWS_IAM auth) — none → 401,
  *   4. finds the route — none → 404, wrong method → 405 with Allow,
  *   5. reads the query (each parameter once) and, for routes that take one, the JSON body
@@ -22,15 +23,13 @@ import {
   messageOf,
 } from '../core/errors';
 import { logger } from '../core/logger';
+import { recordEnvironmentRefused } from '../core/metrics';
 import { settings } from '../core/settings';
 import { type ApiRequest, type ApiResult, problemResult, problemTypeOf } from './http';
 import { type Route, matchRoute } from './router';
 
 /** The proxy event, plus what the middleware made of it for the route handler. */
 export type ApiEvent = APIGatewayProxyEvent & { api?: { request: ApiRequest; route: Route } };
-
-/** Keys this middleware puts on the shared logger, and takes off again when the request is answered. */
-const LOG_KEYS = ['requestId', 'caller', 'route'];
 
 /** Seconds a client should wait before retrying a 503 (a workflow that could not be started). */
 const RETRY_AFTER_UNAVAILABLE_SECONDS = 30;
@@ -170,8 +169,17 @@ function requestIdOf(event: APIGatewayProxyEvent, awsRequestId: string | undefin
 }
 
 /**
- * The bundle. Log keys go on the shared logger (one request at a time per Lambda instance); they are taken
- * off when the request is answered, so the next request on a warm instance starts clean.
+ * A create refused by the rules rather than for its form: 403 (an owner only an admin may name), 409 (name
+ * taken, a quota, an admission check). Counted (EnvironmentsRefused), as they tell the platform owner that
+ * teammates hit a limit.
+ */
+function isRefusedCreate(event: APIGatewayProxyEvent, status: number): boolean {
+  return (event.httpMethod ?? '').toUpperCase() === 'POST' && (event.resource ?? event.path) === '/environments' && (status === 403 || status === 409);
+}
+
+/**
+ * The bundle. Log keys go on the shared logger (one request at a time per Lambda instance); the logger's
+ * middleware (resetKeys) takes them off when the request is answered, so the next request starts clean.
  */
 export function apiMiddleware(routes: readonly Route[]): MiddlewareObj<ApiEvent, APIGatewayProxyResult> {
   const startedAt = new WeakMap<object, number>();
@@ -203,7 +211,6 @@ export function apiMiddleware(routes: readonly Route[]): MiddlewareObj<ApiEvent,
     },
     after: (request) => {
       logger.info('request answered', { status: request.response?.statusCode, ms: Date.now() - (startedAt.get(request.event) ?? Date.now()) });
-      logger.removeKeys(LOG_KEYS);
     },
     onError: (request) => {
       const { event, error } = request;
@@ -212,9 +219,10 @@ export function apiMiddleware(routes: readonly Route[]): MiddlewareObj<ApiEvent,
       const ms = Date.now() - (startedAt.get(event) ?? Date.now());
       if (response.statusCode >= 500) logger.error('request failed', { status: response.statusCode, ms, error: error as Error });
       else logger.info('request refused', { status: response.statusCode, ms, detail: messageOf(error) });
-      logger.removeKeys(LOG_KEYS);
+      if (isRefusedCreate(event, response.statusCode)) recordEnvironmentRefused((error as Error).name);
+      // Set, not returned: middy stops at an onError that returns a value, and the logger's and the metrics'
+      // middlewares (used before this one, so their onError runs after it) must still reset and flush.
       request.response = response;
-      return response;
     },
   };
 }

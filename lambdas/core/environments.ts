@@ -36,6 +36,7 @@ import {
   messageOf,
 } from './errors';
 import { logger } from './logger';
+import { recordEnvironmentCreated } from './metrics';
 import { executionName, namesFor, resourcesOf } from './naming';
 import { type HistoryReading, type WorkflowKind, readHistory } from './progress';
 import * as registry from './registry';
@@ -253,6 +254,7 @@ export async function createEnvironment(caller: Caller, body: unknown): Promise<
     );
   }
   logger.info('environment creation started', { environment: name, owner, generation });
+  recordEnvironmentCreated();
   return record;
 }
 

@@ -9,7 +9,8 @@ import * as z from 'zod';
 import { withStepClients } from '../core/clients';
 import { WorkflowEnvironment } from '../core/environment';
 import { MfenvError, ResourceNotReadyError, TransientError, ValidationError, messageOf } from '../core/errors';
-import { logger } from '../core/logger';
+import { logger, loggerMiddleware } from '../core/logger';
+import { metricsMiddleware } from '../core/metrics';
 import { httpStatusOf } from './aws-errors';
 import { DESTRUCTIVE_STEPS, STEP_FUNCTIONS, type StepFunctionId, type StepName } from './catalogue';
 import { assertTeardownRecorded } from './teardown-guard';
@@ -151,7 +152,10 @@ export function asWorkflowError(error: unknown): Error {
 
 /**
  * Builds the Lambda handler of one step function: validates the input, logs with the environment and step
- * as keys, runs the step, and gives Step Functions an error name it can act on.
+ * as keys, runs the step, and gives Step Functions an error name it can act on. The logger's middleware adds
+ * the Lambda request id, cold start and X-Ray trace id to every line and drops the environment and step
+ * keys when the invocation ends (resetKeys), whether the step succeeded or threw; the metrics' middleware
+ * writes what the step recorded (a READY's seconds, a CREATE_FAILED).
  */
 export function stepHandler<F extends StepFunctionId>(id: F, steps: StepTable<F>) {
   const known = STEP_FUNCTIONS[id].steps as readonly string[];
@@ -177,9 +181,7 @@ export function stepHandler<F extends StepFunctionId>(id: F, steps: StepTable<F>
       const mapped = asWorkflowError(error);
       logger.error('step failed', { error: mapped });
       throw mapped;
-    } finally {
-      logger.removeKeys(['environment', 'step']);
     }
   };
-  return middy(run);
+  return middy(run).use(loggerMiddleware()).use(metricsMiddleware());
 }
