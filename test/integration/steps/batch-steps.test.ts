@@ -10,13 +10,16 @@ import {
   UpdateJobQueueCommand,
 } from '@aws-sdk/client-batch';
 import { CreateInstanceProfileCommand, CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { dynamoClient } from '../../../lambdas/core/clients';
+import type { EnvironmentStatus } from '../../../lambdas/core/environment';
 import type { WorkflowEnvironment } from '../../../lambdas/core/environment';
 import { TAG, tagsFor } from '../../../lambdas/core/naming';
-import { SETTING, currentDeployment } from '../../../lambdas/core/settings';
+import { SETTING, currentDeployment, settings } from '../../../lambdas/core/settings';
 import { handler } from '../../../lambdas/steps/batch-steps';
 import { handler as networkSteps } from '../../../lambdas/steps/network-steps';
 import { useEmulator } from '../../support/emulator';
-import { OWNER, invoke, namesOf, quietLogs, uniqueName, withSetting, workflowEnvironment } from './fixtures';
+import { OWNER, invoke, namesOf, quietLogs, recordFor, uniqueName, withSetting, workflowEnvironment } from './fixtures';
 
 // The compute environment in the shared subnets: environments' own subnets are the network steps' (network-steps.test.ts);
 // one test below turns isolation on to see the compute environment take them.
@@ -325,7 +328,7 @@ describe('polling', () => {
     const jobQueue = await poll('pollJobQueue', environment, 'VALID');
 
     // assess
-    expect(computeEnvironment).toEqual({ done: true, attempt: 1, waitSeconds: 3 });
+    expect(computeEnvironment).toEqual({ done: true, attempt: 1, waitSeconds: 3, recreate: false });
     expect(jobQueue).toEqual({ done: true, attempt: 1, waitSeconds: 3 });
   });
 
@@ -339,7 +342,7 @@ describe('polling', () => {
     const answer = await poll('pollComputeEnvironment', environment, 'VALID');
 
     // assess
-    expect(answer).toEqual({ done: false, attempt: 1, waitSeconds: 3 });
+    expect(answer).toEqual({ done: false, attempt: 1, waitSeconds: 3, recreate: false });
   });
 
   it('fails the VALID wait with ResourceFailed when the compute environment disappeared', async () => {
@@ -440,5 +443,169 @@ describe('teardown in the order AWS requires', () => {
     expect(deleted).toEqual({ deleted: false });
     expect(wait.done).toBe(true);
     expect(await computeEnvironmentOf(names.computeEnvironmentName)).toMatchObject({ state: 'ENABLED' });
+  });
+});
+
+/**
+ * A compute environment AWS reports INVALID. moto's DescribeComputeEnvironments always answers status VALID
+ * ("Compute environment is available", moto/batch/models.py), and no request makes it answer otherwise; so
+ * the answer's status and statusReason (and only those) are replaced for one compute environment, after the
+ * request went to the emulator and came back. Everything else, creating, disabling, deleting, is the
+ * emulator's. Undone by the returned function; one at a time (a second spy on send would replace the first).
+ */
+function reportInvalid(computeEnvironmentNames: string | string[], statusReason: string): () => void {
+  const invalid = new Set([computeEnvironmentNames].flat());
+  const send = BatchClient.prototype.send;
+  const spy = jest.spyOn(BatchClient.prototype, 'send').mockImplementation(async function (this: BatchClient, ...args: unknown[]) {
+    const output = await (send as (...a: unknown[]) => Promise<unknown>).apply(this, args);
+    if (args[0] instanceof DescribeComputeEnvironmentsCommand) {
+      for (const detail of (output as { computeEnvironments?: ComputeEnvironmentDetail[] }).computeEnvironments ?? []) {
+        if (invalid.has(detail.computeEnvironmentName ?? '') && detail.status === 'VALID') Object.assign(detail, { status: 'INVALID', statusReason });
+      }
+    }
+    return output;
+  });
+  return () => spy.mockRestore();
+}
+
+/** Real AWS texts (sources in test/unit/steps/iam-propagation.test.ts). */
+const IAM_REASON = 'CLIENT_ERROR - Invalid IamInstanceProfile: mfenv-alice-instance';
+const SUBNET_REASON = "CLIENT_ERROR - The subnet ID 'subnet-0abc' does not exist";
+
+/** The registry record as the API writes it for a create: the reset steps act only on this very create. */
+async function recordCreate(environment: WorkflowEnvironment, status: EnvironmentStatus = 'CREATING'): Promise<void> {
+  const record = recordFor(environment, status);
+  await dynamoClient().send(
+    new PutCommand({ TableName: settings.tableName(), Item: { pk: `ENV#${environment.name}`, kind: 'environment', ...record } }),
+  );
+}
+
+describe('a compute environment AWS made INVALID', () => {
+  it('for a role or instance profile it could not see yet: the VALID wait answers "recreate" instead of failing', async () => {
+    // prepare
+    const environment = await readyEnvironment('invalid-iam');
+    const restore = reportInvalid(namesOf(environment.name).computeEnvironmentName, IAM_REASON);
+
+    // act
+    const answer = await poll('pollComputeEnvironment', environment, 'VALID').finally(restore);
+
+    // assess
+    expect(answer).toEqual({ done: false, attempt: 1, waitSeconds: 3, recreate: true });
+  });
+
+  it('once re-created, any INVALID fails the create with a reason saying it was re-created once', async () => {
+    // prepare
+    const environment = await readyEnvironment('invalid-again');
+    const restore = reportInvalid(namesOf(environment.name).computeEnvironmentName, IAM_REASON);
+
+    // act
+    const attempt = invoke(handler, {
+      step: 'pollComputeEnvironment',
+      environment,
+      until: 'VALID',
+      computeEnvironmentRecreated: true,
+      poll: FIRST_POLL,
+    }).finally(restore);
+
+    // assess
+    await expect(attempt).rejects.toMatchObject({
+      name: 'ResourceFailed',
+      message: expect.stringMatching(/INVALID again after it was deleted and re-created once: CLIENT_ERROR - Invalid IamInstanceProfile/),
+    });
+  });
+
+  it('for any other reason: fails at once with AWS\'s reason, nothing to re-create', async () => {
+    // prepare
+    const environment = await readyEnvironment('invalid-subnet');
+    const restore = reportInvalid(namesOf(environment.name).computeEnvironmentName, SUBNET_REASON);
+
+    // act
+    const attempt = poll('pollComputeEnvironment', environment, 'VALID').finally(restore);
+
+    // assess
+    await expect(attempt).rejects.toMatchObject({ name: 'ResourceFailed', message: expect.stringContaining("The subnet ID 'subnet-0abc' does not exist") });
+    await expect(attempt).rejects.not.toMatchObject({ message: expect.stringContaining('re-created') });
+  });
+
+  it('is disabled, deleted and created again by the re-create path, each wait seeing its state', async () => {
+    // prepare
+    const environment = await withInstanceProfile(workflowEnvironment(uniqueName('recreate')));
+    const names = namesOf(environment.name);
+    await recordCreate(environment);
+    await invoke(handler, { step: 'createComputeEnvironment', environment });
+    const restore = reportInvalid(names.computeEnvironmentName, IAM_REASON);
+
+    // act, as provision.asl.json runs them
+    const answers: Record<string, unknown> = {};
+    try {
+      answers.disabled = await invoke(handler, { step: 'disableInvalidComputeEnvironment', environment });
+      answers.disabledWait = (await poll('pollComputeEnvironment', environment, 'DISABLED')).done;
+      answers.deleted = await invoke(handler, { step: 'deleteInvalidComputeEnvironment', environment });
+      answers.goneWait = (await poll('pollComputeEnvironment', environment, 'GONE')).done;
+    } finally {
+      restore();
+    }
+    answers.created = await invoke(handler, { step: 'createComputeEnvironment', environment });
+
+    // assess
+    expect(answers).toEqual({
+      disabled: { disabled: true },
+      disabledWait: true,
+      deleted: { deleted: true },
+      goneWait: true,
+      created: { computeEnvironmentArn: names.computeEnvironmentArn, created: true },
+    });
+    expect(await computeEnvironmentOf(names.computeEnvironmentName)).toMatchObject({ state: 'ENABLED', status: 'VALID' });
+  });
+
+  it('the reset steps never touch a VALID compute environment', async () => {
+    // prepare
+    const environment = await readyEnvironment('reset-valid');
+    await recordCreate(environment);
+
+    // act
+    const disabling = invoke(handler, { step: 'disableInvalidComputeEnvironment', environment });
+    const deleting = invoke(handler, { step: 'deleteInvalidComputeEnvironment', environment });
+
+    // assess
+    await expect(disabling).rejects.toMatchObject({ name: 'ResourceFailed', message: expect.stringContaining('is VALID, not INVALID') });
+    await expect(deleting).rejects.toMatchObject({ name: 'ResourceFailed' });
+    expect(await computeEnvironmentOf(namesOf(environment.name).computeEnvironmentName)).toMatchObject({ state: 'ENABLED', status: 'VALID' });
+  });
+
+  it('the reset steps touch nothing unless the registry shows this very create, nor a compute environment of another environment', async () => {
+    // prepare: an INVALID compute environment of ours whose record shows a teardown, and one tagged as bob's
+    const deleting = await readyEnvironment('reset-unrecorded');
+    await recordCreate(deleting, 'DELETING');
+    const foreign = await withInstanceProfile(workflowEnvironment(uniqueName('reset-foreign')));
+    await recordCreate(foreign);
+    await batch.send(
+      new CreateComputeEnvironmentCommand({
+        computeEnvironmentName: namesOf(foreign.name).computeEnvironmentName,
+        type: 'UNMANAGED',
+        state: 'ENABLED',
+        serviceRole: context.bootstrap.env[SETTING.batchServiceRoleArn],
+        tags: { [TAG.environment]: 'bob' },
+      }),
+    );
+    const restore = reportInvalid([namesOf(deleting.name).computeEnvironmentName, namesOf(foreign.name).computeEnvironmentName], IAM_REASON);
+
+    // act
+    const refused = invoke(handler, { step: 'deleteInvalidComputeEnvironment', environment: deleting }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const foreignAnswers = [
+      await invoke(handler, { step: 'disableInvalidComputeEnvironment', environment: foreign }),
+      await invoke(handler, { step: 'deleteInvalidComputeEnvironment', environment: foreign }),
+    ];
+    const refusal = await refused;
+    restore();
+
+    // assess
+    expect(refusal).toMatchObject({ name: 'ValidationError', message: expect.stringContaining('DELETING at generation 1, not CREATING') });
+    expect(foreignAnswers).toEqual([{ disabled: false }, { deleted: false }]);
+    expect(await computeEnvironmentOf(namesOf(deleting.name).computeEnvironmentName)).toMatchObject({ state: 'ENABLED' });
+    expect(await computeEnvironmentOf(namesOf(foreign.name).computeEnvironmentName)).toMatchObject({ state: 'ENABLED' });
   });
 });
