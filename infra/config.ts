@@ -9,7 +9,7 @@ import { AdminArn, IDENTITY_CENTER_ROLE_PREFIX, parsePrincipal } from '../lambda
 import { S3_RESERVED_BUCKET_PREFIXES } from '../lambdas/core/naming';
 import { blockCount } from '../lambdas/core/network';
 import { TRUST_POLICY_MAX_LENGTH, accessRoleTrustPolicy } from '../lambdas/core/policies';
-import { CONTAINER_REGISTRY_PATTERN, SETTING_DEFAULTS, SPOT_ALLOCATION_STRATEGIES, type SpotAllocationStrategy } from '../lambdas/core/settings';
+import { CONTAINER_REGISTRY_PATTERN, GPU_INSTANCE_FAMILY_PATTERN, SETTING_DEFAULTS, SPOT_ALLOCATION_STRATEGIES, type SpotAllocationStrategy } from '../lambdas/core/settings';
 
 export interface MfenvConfig {
   /** Name of the CloudFormation stack; also part of every fixed resource name and of the bucket-name hash. */
@@ -42,6 +42,8 @@ export interface MfenvConfig {
   environmentSubnetRange: string;
   /** Registry of Metaflow's Batch task images (the payload's METAFLOW_BATCH_CONTAINER_REGISTRY). */
   batchContainerRegistry: string;
+  /** EC2 instance families a GPU environment adds to `optimal`; preflight keeps those the region offers. */
+  gpuInstanceFamilies: string[];
 }
 
 /** Context keys, so README, cdk.json and this file agree on the spelling. */
@@ -63,6 +65,7 @@ export const CONTEXT = {
   networkIsolation: 'mfenv:networkIsolation',
   environmentSubnetRange: 'mfenv:environmentSubnetRange',
   batchContainerRegistry: 'mfenv:batchContainerRegistry',
+  gpuInstanceFamilies: 'mfenv:gpuInstanceFamilies',
 } as const satisfies Record<keyof MfenvConfig, string>;
 
 /**
@@ -92,6 +95,7 @@ export const DEFAULT_CONFIG: MfenvConfig = {
   networkIsolation: SETTING_DEFAULTS.networkIsolation === 'true',
   environmentSubnetRange: DEFAULT_ENVIRONMENT_SUBNET_RANGE,
   batchContainerRegistry: SETTING_DEFAULTS.batchContainerRegistry,
+  gpuInstanceFamilies: SETTING_DEFAULTS.gpuInstanceFamilies.split(','),
 };
 
 /** A deploy-time setting is wrong. The message names the context key and what it accepts. */
@@ -257,6 +261,15 @@ function adminPrincipalArn(admin: string): string {
   return principal?.id ?? admin;
 }
 
+/** The GPU families: a list of family names (unset: the functions' default); an empty list is refused, as the functions refuse it. */
+function gpuInstanceFamilies(read: ContextReader): string[] {
+  const families = list(read, 'gpuInstanceFamilies', GPU_INSTANCE_FAMILY_PATTERN, 'an EC2 instance family like g5 (no size)');
+  if (families.length === 0 && !isUnset(read(CONTEXT.gpuInstanceFamilies))) {
+    throw new ConfigError(`Context ${CONTEXT.gpuInstanceFamilies} is empty; list at least one EC2 instance family like g5, or leave it out.`);
+  }
+  return families.length > 0 ? families : DEFAULT_CONFIG.gpuInstanceFamilies;
+}
+
 /** Reads and checks every setting. `node` is the app's (or a test's) construct node. */
 export function readConfig(node: Pick<Node, 'tryGetContext'>): MfenvConfig {
   const read: ContextReader = (key) => node.tryGetContext(key);
@@ -303,6 +316,7 @@ export function readConfig(node: Pick<Node, 'tryGetContext'>): MfenvConfig {
     batchContainerRegistry:
       text(read, 'batchContainerRegistry', CONTAINER_REGISTRY_PATTERN, 'a registry host and path without a scheme, like public.ecr.aws/docker/library') ??
       DEFAULT_CONFIG.batchContainerRegistry,
+    gpuInstanceFamilies: gpuInstanceFamilies(read),
   };
 
   const trustLength = longestAccessRoleTrust(config.admins);

@@ -16,7 +16,7 @@ import type { Construct } from 'constructs';
 import { TAG } from '../lambdas/core/naming';
 import { REGISTRY_TABLE } from '../lambdas/core/registry';
 import { SETTING, type SettingName } from '../lambdas/core/settings';
-import type { ResourcePatterns } from './permissions';
+import { type ResourcePatterns, preflightPermissions } from './permissions';
 
 /** The repository root: entries are given relative to it, and it holds the lock file esbuild resolves from. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
@@ -365,4 +365,20 @@ export function bindPermissionsBoundary(fn: MfenvFunction, boundaryArn: string, 
       resources: [boundaryArn],
     }),
   );
+}
+
+/** What the API's preflight of a create reads (lambdas/core/preflight.ts). */
+export interface PreflightSettings {
+  networkIsolation: boolean;
+  /** The shared subnets: checked for public addresses when network isolation is off. */
+  subnets: ec2.ISubnet[];
+  gpuInstanceFamilies: string[];
+}
+
+/** The settings preflight reads, with its read-only grants (Spot quotas, region offerings, subnets, Batch counts). */
+export function bindPreflight(fn: MfenvFunction, preflight: PreflightSettings): void {
+  fn.setSetting('networkIsolation', String(preflight.networkIsolation))
+    .setSetting('subnetIds', preflight.subnets.map((subnet) => subnet.subnetId).join(','))
+    .setSetting('gpuInstanceFamilies', preflight.gpuInstanceFamilies.join(','));
+  for (const statement of preflightPermissions()) fn.addToRolePolicy(statement);
 }

@@ -147,7 +147,14 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
     },
 
     // ---- API function and state machines.
-    { construct: stack.apiFunction.role, rule: wildcardResource('*'), reason: `${XRAY}.` },
+    {
+      construct: stack.apiFunction.role,
+      rule: wildcardResource('*'),
+      reason:
+        `${XRAY}. The preflight of a create reads, and only reads: Service Quotas GetServiceQuota and GetAWSDefaultServiceQuota (the Spot vCPU quotas), ` +
+        'EC2 DescribeInstanceTypeOfferings and DescribeSubnets (held to the stack\'s region by ec2:Region), Batch DescribeComputeEnvironments and ' +
+        'DescribeJobQueues (counted against the regional limit); none of these supports resource-level permissions.',
+    },
     ...(['provision', 'teardown'] as const).map((machineId) => ({
       construct: stack.apiFunction.role,
       rule: wildcardResource(`${executionsArn}:${stateMachineName(stack.stackName, machineId)}:*`),

@@ -159,3 +159,29 @@ export const STEP_PERMISSIONS: Record<StepFunctionId, (patterns: ResourcePattern
     }),
   ],
 };
+
+/**
+ * The API function's preflight of a create (lambdas/core/preflight.ts): read-only calls, none of which
+ * supports resource-level permissions (Service Authorization Reference: Service Quotas, EC2 and Batch list
+ * no resource type for them), so each is on `*`; the EC2 ones are held to the stack's region.
+ */
+export function preflightPermissions(): iam.PolicyStatement[] {
+  return [
+    statement({
+      sid: 'PreflightReadSpotQuotas',
+      actions: ['servicequotas:GetServiceQuota', 'servicequotas:GetAWSDefaultServiceQuota'],
+      resources: ['*'],
+    }),
+    statement({
+      sid: 'PreflightDescribeRegion',
+      actions: ['ec2:DescribeInstanceTypeOfferings', 'ec2:DescribeSubnets'],
+      resources: ['*'],
+      conditions: { StringEquals: { 'ec2:Region': Aws.REGION } },
+    }),
+    statement({
+      sid: 'PreflightCountBatchObjects',
+      actions: ['batch:DescribeComputeEnvironments', 'batch:DescribeJobQueues'],
+      resources: ['*'],
+    }),
+  ];
+}

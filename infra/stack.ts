@@ -9,7 +9,7 @@ import type { Construct } from 'constructs';
 import { Api } from './api';
 import { ConfigError, CONTEXT, type MfenvConfig, readConfig } from './config';
 import { API_FUNCTION } from '../lambdas/steps/catalogue';
-import { bindDeployment, bindRegistry, bindStateMachine, type DeploymentSettings, MfenvFunction } from './functions';
+import { bindDeployment, bindPreflight, bindRegistry, bindStateMachine, type DeploymentSettings, MfenvFunction } from './functions';
 import { acknowledgeFindings } from './nag';
 import { Network } from './network';
 import { createPermissionsBoundary, createRegistryTable } from './registry';
@@ -73,6 +73,11 @@ export class MfenvStack extends Stack {
       .setSetting('maxEnvironmentsPerOwner', String(config.maxEnvironmentsPerOwner))
       .setSetting('admins', config.admins.join(','));
 
+    bindPreflight(this.apiFunction, {
+      networkIsolation: config.networkIsolation,
+      subnets: this.network.subnets,
+      gpuInstanceFamilies: config.gpuInstanceFamilies,
+    });
     this.api = new Api(this, 'Http', {
       handler: this.apiFunction,
       maxVcpusCeiling: config.maxVcpusCeiling,

@@ -131,6 +131,13 @@ const STEP_BINDINGS: Record<StepFunctionId, (fn: MfenvFunction, context: Binding
     fn.setSetting('maxVcpusCeiling', String(c.config.maxVcpusCeiling));
     bindBatchServiceRole(fn, c.batchServiceRoleArn);
     fn.setSetting('spotAllocationStrategy', c.config.spotAllocationStrategy);
+    // For records made before preflight chose the families (lambdas/steps/batch-steps.ts, instanceSelectionFor).
+    fn.setSetting('gpuInstanceFamilies', c.config.gpuInstanceFamilies.join(','));
+  },
+  scheduling: (fn, c) => {
+    // deleteScheduling and deregisterJobDefinitions read the record first, like every step that deletes.
+    bindRegistry(fn, c.table, 'read');
+    bindPermissionsBoundary(fn, c.boundaryArn, c.patterns, [c.patterns.sfnRole, c.patterns.eventsRole]);
   },
 };
 

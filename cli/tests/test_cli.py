@@ -194,6 +194,32 @@ def test_create_sends_the_options_and_without_wait_says_how_to_follow(capsys, ke
     assert json.loads(out)["status"] == "CREATING"
 
 
+def test_create_prints_the_warnings_of_the_preflight_and_show_repeats_them(capsys, keys, api):
+    # prepare
+    warned = {**environment("CREATING"), "warnings": ["GPU jobs cannot start: the Spot quota L-3819A6DF is 0 vCPUs."]}
+    api.routes[("POST", "/environments")] = Response(202, {"retry-after": "10"}, warned, "")
+    api.routes[("GET", "/environments/demo")] = Response(200, {}, warned, "")
+
+    # act
+    code, _, err = mfenv_(capsys, "--api", "http://127.0.0.1:9", "create", "demo")
+    shown_code, shown, _ = mfenv_(capsys, "--api", "http://127.0.0.1:9", "show", "demo")
+
+    # assess
+    assert (code, shown_code) == (Exit.OK, Exit.OK)
+    assert err.splitlines()[0] == "warning: GPU jobs cannot start: the Spot quota L-3819A6DF is 0 vCPUs."
+    assert "  warning: GPU jobs cannot start: the Spot quota L-3819A6DF is 0 vCPUs." in shown.splitlines()
+
+
+def test_create_without_warnings_prints_none(capsys, keys, api):
+    # prepare
+    api.routes[("POST", "/environments")] = Response(202, {"retry-after": "10"}, environment("CREATING"), "")
+    # act
+    code, _, err = mfenv_(capsys, "--api", "http://127.0.0.1:9", "create", "demo")
+    # assess
+    assert code == Exit.OK
+    assert "warning" not in err
+
+
 def test_delete_with_purge_asks_for_it(capsys, keys, api):
     api.routes[("DELETE", "/environments/demo")] = Response(202, {}, environment("DELETING"), "")
     code, _, err = mfenv_(capsys, "--api", "http://127.0.0.1:9", "delete", "demo", "--purge")

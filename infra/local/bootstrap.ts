@@ -183,6 +183,8 @@ export async function bootstrapEmulator(endpoint: string, options: LocalBootstra
     [SETTING.batchServiceRoleArn]: serviceRoleArn,
     [SETTING.permissionsBoundaryArn]: boundaryArn,
     [SETTING.spotAllocationStrategy]: options.spotAllocationStrategy ?? SETTING_DEFAULTS.spotAllocationStrategy,
+    // The emulator offers g4dn, g5 and g6 in its region, as AWS does in us-east-1 (preflight checks).
+    [SETTING.gpuInstanceFamilies]: SETTING_DEFAULTS.gpuInstanceFamilies,
     [SETTING.maxVcpusCeiling]: String(options.maxVcpusCeiling ?? SETTING_DEFAULTS.maxVcpusCeiling),
     [SETTING.maxEnvironments]: String(options.maxEnvironments ?? SETTING_DEFAULTS.maxEnvironments),
     [SETTING.maxEnvironmentsPerOwner]: String(options.maxEnvironmentsPerOwner ?? SETTING_DEFAULTS.maxEnvironmentsPerOwner),

@@ -126,7 +126,11 @@ const OPERATIONS: Record<string, OperationSpec> = {
     summary: 'Create an environment',
     description:
       'Records the environment as CREATING and starts its provisioning workflow; poll the Location until its status is READY ' +
-      '(or CREATE_FAILED, with a statusReason). Quotas per teammate and per account are checked in the same write.',
+      '(or CREATE_FAILED, with a statusReason). Quotas per teammate and per account are checked in the same write. ' +
+      'Before anything is recorded, a preflight reads what would make the environment useless: a Spot vCPU quota of 0, ' +
+      "the region's Batch compute environments or job queues at AWS's limit, shared subnets that give instances no public " +
+      'address (each 409, nothing recorded). What only limits it (a Spot quota below maxVcpus, no GPU quota, GPU families ' +
+      'the region does not offer, a check that could not be made) is created with `warnings`.',
     parameters: ['IdempotencyKey'],
     success: {
       status: 202,
@@ -139,6 +143,9 @@ const OPERATIONS: Record<string, OperationSpec> = {
       'ForbiddenError',
       'NameTakenError',
       'QuotaExceededError',
+      'SpotQuotaZeroError',
+      'BatchLimitReachedError',
+      'DeploymentMisconfiguredError',
       'EnvironmentStateConflictError',
       'UnsupportedMediaTypeError',
       'IdempotencyKeyReuseError',

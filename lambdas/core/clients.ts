@@ -12,6 +12,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { settings } from './settings';
 
 /**
@@ -33,6 +34,7 @@ interface ClientSet {
   dynamo?: DynamoDBDocumentClient;
   ec2?: EC2Client;
 }
+  serviceQuotas?: ServiceQuotasClient;
 
 // One set for the API and one for steps. On AWS a Lambda only ever builds one of them; in local mode, where
 // one process hosts both, each caller still gets its own retries without a line of code telling modes apart.
@@ -65,6 +67,7 @@ export const sfnClient = () => cached('sfn', (options) => new SFNClient(options)
 export const ec2Client = () => cached('ec2', (options) => new EC2Client(options));
 export const dynamoClient = () =>
   cached('dynamo', (options) =>
+export const serviceQuotasClient = () => cached('serviceQuotas', (options) => new ServiceQuotasClient(options));
     DynamoDBDocumentClient.from(new DynamoDBClient(options), {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     }),

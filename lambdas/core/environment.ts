@@ -24,6 +24,12 @@ export const EnvironmentName = z
 export const Spec = z.object({
   maxVcpus: z.number().int().min(1),
   gpu: z.boolean(),
+  /**
+   * With `gpu`: the GPU instance families the compute environment adds, chosen at create by preflight (the
+   * deployment's families that the region offers; possibly none). Recorded so the workflow launches exactly
+   * what was checked; a record made before preflight has none, and the step falls back to the setting.
+   */
+  gpuInstanceFamilies: z.array(z.string()).optional(),
 });
 export type Spec = z.infer<typeof Spec>;
 
@@ -120,6 +126,8 @@ export function toEnvironmentResource(record: EnvironmentRecord, progress?: Prog
     spec: record.spec,
     resources: record.resources,
     ...(record.status === 'READY' && record.config ? { config: record.config } : {}),
+  /** What preflight found that limits the environment without making it useless (DESIGN §4), as sentences; absent: none. */
+  warnings: z.array(z.string()).optional(),
     ...(record.retainedBucket ? { retainedBucket: record.retainedBucket } : {}),
     ...(progress ? { progress } : {}),
     createdAt: record.createdAt,
@@ -143,3 +151,6 @@ export const WorkflowEnvironment = z.object({
   reason: z.string().optional(),
 });
 export type WorkflowEnvironment = z.infer<typeof WorkflowEnvironment>;
+  /** Only when preflight found something that limits the environment: what, and how to lift it. */
+  warnings: z.array(z.string()).optional(),
+    ...(record.warnings?.length ? { warnings: record.warnings } : {}),

@@ -38,6 +38,7 @@ import {
 import { logger } from './logger';
 import { recordEnvironmentCreated } from './metrics';
 import { executionName, namesFor, resourcesOf } from './naming';
+import { preflight } from './preflight';
 import { type HistoryReading, type WorkflowKind, readHistory } from './progress';
 import * as registry from './registry';
 import { currentDeployment, settings } from './settings';
@@ -203,6 +204,9 @@ export async function createEnvironment(caller: Caller, body: unknown): Promise<
   const { name } = request;
   const existing = await registry.getEnvironment(name);
   assertNameFree(existing, name, owner, caller);
+  // Read-only checks of the account and region (preflight.ts), before anything is written: a refusal
+  // records nothing and moves no quota counter. What only limits the environment travels in `warnings`.
+  const { warnings, gpuInstanceFamilies } = await preflight(request);
 
   const now = new Date().toISOString();
   const generation = (existing?.generation ?? 0) + 1;
@@ -214,12 +218,13 @@ export async function createEnvironment(caller: Caller, body: unknown): Promise<
     status: 'CREATING',
     statusReason: adopted ? `Creating; the bucket ${adopted} kept by the last DELETE is adopted with its data.` : null,
     region: settings.region(),
-    spec: { maxVcpus: request.maxVcpus, gpu: request.gpu },
+    spec: { maxVcpus: request.maxVcpus, gpu: request.gpu, ...(gpuInstanceFamilies ? { gpuInstanceFamilies } : {}) },
     resources: resourcesOf(namesFor(currentDeployment(), name)),
     config: null,
     generation,
     retainedBucket: null,
     purgeRequested: false,
+    warnings,
     createdAt: now,
     updatedAt: now,
   };

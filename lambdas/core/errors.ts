@@ -58,6 +58,31 @@ export class QuotaExceededError extends MfenvError {
   override readonly name = 'QuotaExceededError';
 }
 
+/**
+ * Preflight (preflight.ts): the account's Spot vCPU quota for standard instances is 0 in the region, so an
+ * environment could run no job at all. Nothing is created; the platform owner must raise the quota.
+ */
+export class SpotQuotaZeroError extends MfenvError {
+  override readonly name = 'SpotQuotaZeroError';
+}
+
+/**
+ * Preflight: the region already holds as many Batch compute environments or job queues as AWS allows, so
+ * the workflow would fail at its compute environment. Nothing is created.
+ */
+export class BatchLimitReachedError extends MfenvError {
+  override readonly name = 'BatchLimitReachedError';
+}
+
+/**
+ * Preflight: the deployment cannot make working environments (e.g. shared subnets that give instances no
+ * public address, which without NAT never join their cluster). Not the caller's fault, yet nothing the
+ * caller sent can fix it: the platform owner must change the deployment.
+ */
+export class DeploymentMisconfiguredError extends MfenvError {
+  override readonly name = 'DeploymentMisconfiguredError';
+}
+
 /** Same Idempotency-Key reused with a different request. */
 export class IdempotencyKeyReuseError extends MfenvError {
   override readonly name = 'IdempotencyKeyReuseError';
@@ -131,6 +156,9 @@ export const HTTP_ERRORS: Record<string, { status: number; title: string }> = {
   EnvironmentStateConflictError: { status: 409, title: 'The environment is busy or in the wrong state' },
   NameTakenError: { status: 409, title: 'The environment name is taken' },
   QuotaExceededError: { status: 409, title: 'Environment quota reached' },
+  SpotQuotaZeroError: { status: 409, title: 'The account has no Spot vCPU quota' },
+  BatchLimitReachedError: { status: 409, title: 'AWS Batch limit reached in this region' },
+  DeploymentMisconfiguredError: { status: 409, title: 'The deployment cannot create working environments' },
   UnsupportedMediaTypeError: { status: 415, title: 'Unsupported media type' },
   IdempotencyKeyReuseError: { status: 422, title: 'Idempotency-Key reused with a different request' },
   WorkflowUnavailableError: { status: 503, title: 'The workflow could not be started' },

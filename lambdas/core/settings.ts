@@ -52,6 +52,11 @@ export const SETTING = {
   permissionsBoundaryArn: 'MFENV_PERMISSIONS_BOUNDARY_ARN',
   /** SPOT_CAPACITY_OPTIMIZED (default, as the origin) or SPOT_PRICE_CAPACITY_OPTIMIZED. */
   spotAllocationStrategy: 'MFENV_SPOT_ALLOCATION_STRATEGY',
+  /**
+   * Comma-separated EC2 instance families a compute environment adds when its spec asks for GPUs. Preflight
+   * (lambdas/core/preflight.ts) keeps only those the region offers: Batch refuses a type it does not know.
+   */
+  gpuInstanceFamilies: 'MFENV_GPU_INSTANCE_FAMILIES',
   /** Largest maxVcpus a teammate may ask for. */
   maxVcpusCeiling: 'MFENV_MAX_VCPUS_CEILING',
   /** Environments allowed at once in the account and region (Batch allows 50 CEs and 50 queues). */
@@ -97,6 +102,9 @@ export type SpotAllocationStrategy = (typeof SPOT_ALLOCATION_STRATEGIES)[number]
  */
 export const SETTING_DEFAULTS = {
   prefix: 'mfenv',
+/** An EC2 instance family as Batch's instanceTypes takes it: `g5`, `g4dn`, `p6-b200` (no size). */
+export const GPU_INSTANCE_FAMILY_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
+
   partition: DEFAULT_PARTITION,
   stackName: 'mfenv',
   batchServiceRoleArn: '',
@@ -112,6 +120,8 @@ export const SETTING_DEFAULTS = {
   s3ForcePathStyle: 'false',
   deletedRecordRetentionDays: '30',
   networkIsolation: 'true',
+  // Current GPU families (AWS Batch's `optimal` has none).
+  gpuInstanceFamilies: 'g4dn,g5,g6',
 } as const satisfies Partial<Record<SettingName, string>> & { spotAllocationStrategy: SpotAllocationStrategy };
 
 const DEFAULTS: Partial<Record<SettingName, string>> = SETTING_DEFAULTS;
@@ -214,3 +224,14 @@ export function currentDeployment(): Deployment {
     partition: settings.partition(),
   };
 }
+  gpuInstanceFamilies: () => {
+    const families = list('gpuInstanceFamilies');
+    const wrong = families.find((family) => !GPU_INSTANCE_FAMILY_PATTERN.test(family));
+    if (wrong !== undefined || families.length === 0) {
+      throw new ConfigurationError(
+        `The setting ${SETTING.gpuInstanceFamilies} must list EC2 instance families such as g4dn,g5,g6` +
+          (wrong === undefined ? '.' : ` ("${wrong}" is not one).`),
+      );
+    }
+    return families;
+  },

@@ -30,17 +30,21 @@ import { assertOurs, isOurs } from './ownership';
 import { type StepInput, type StepTable, nextPoll, stepHandler } from './step';
 import { environmentSubnets } from './subnets';
 
-/** Current GPU families (AWS Batch's `optimal` has none); the emulator knows no p3. */
-export const GPU_INSTANCE_FAMILIES = ['g4dn', 'g5', 'g6'] as const;
-
 /**
  * What the compute environment may launch: `optimal` (m6i/c6i/r6i/c7i), plus GPU families and the NVIDIA
- * AL2023 image when the spec asks for GPUs. Batch picks the NVIDIA image for GPU instances by itself.
+ * AL2023 image when the spec asks for GPUs. Batch picks the NVIDIA image for GPU instances by itself. The
+ * families are those preflight recorded in the spec (the deployment's that the region offers: Batch refuses
+ * a type the region does not know); a record made before preflight has none, and gets the deployment's.
+ * None offered: CPU only, without the NVIDIA image.
  */
-export function instanceSelectionFor(spec: Pick<Spec, 'gpu'>): { instanceTypes: string[]; ec2Configuration: Ec2Configuration[] } {
+export function instanceSelectionFor(spec: Pick<Spec, 'gpu' | 'gpuInstanceFamilies'>): {
+  instanceTypes: string[];
+  ec2Configuration: Ec2Configuration[];
+} {
+  const gpuFamilies = spec.gpu ? (spec.gpuInstanceFamilies ?? settings.gpuInstanceFamilies()) : [];
   return {
-    instanceTypes: ['optimal', ...(spec.gpu ? GPU_INSTANCE_FAMILIES : [])],
-    ec2Configuration: [{ imageType: 'ECS_AL2023' }, ...(spec.gpu ? [{ imageType: 'ECS_AL2023_NVIDIA' }] : [])],
+    instanceTypes: ['optimal', ...gpuFamilies],
+    ec2Configuration: [{ imageType: 'ECS_AL2023' }, ...(gpuFamilies.length > 0 ? [{ imageType: 'ECS_AL2023_NVIDIA' }] : [])],
   };
 }
 

@@ -11,7 +11,7 @@ import { WorkflowEnvironment } from '../core/environment';
 import { MfenvError, ResourceNotReadyError, TransientError, ValidationError, messageOf } from '../core/errors';
 import { logger, loggerMiddleware } from '../core/logger';
 import { metricsMiddleware } from '../core/metrics';
-import { httpStatusOf } from './aws-errors';
+import { errorCodeOf, httpStatusOf } from './aws-errors';
 import { DESTRUCTIVE_STEPS, STEP_FUNCTIONS, type StepFunctionId, type StepName } from './catalogue';
 import { assertTeardownRecorded } from './teardown-guard';
 
@@ -140,6 +140,19 @@ export function isTransientAwsError(error: unknown): boolean {
   return isThrottlingError(sdkError) || isTransientError(sdkError) || isServerError(sdkError) || isClockSkewError(sdkError);
 }
 
+/**
+ * An error the step did not word itself (an AWS error as the SDK raised it, a bug) becomes the environment's
+ * statusReason as it is, and AWS's message alone is often vague ("Access Denied"): it is prefixed with the
+ * step and the error's code. The name stays, so Retry and Catch match it as before.
+ */
+export function namingTheStep(step: string, thrown: unknown, mapped: Error): Error {
+  if (thrown instanceof MfenvError) return mapped;
+  const code = errorCodeOf(thrown) || 'Error';
+  const answered = httpStatusOf(thrown) !== undefined ? `AWS answered ${code}` : code;
+  mapped.message = `in the step ${step}, ${answered}: ${messageOf(thrown)}`;
+  return mapped;
+}
+
 /** Maps whatever a step threw to an error whose name the ASL's Retry/Catch understand. */
 export function asWorkflowError(error: unknown): Error {
   if (error instanceof MfenvError) return error;
@@ -178,7 +191,7 @@ export function stepHandler<F extends StepFunctionId>(id: F, steps: StepTable<F>
       logger.info('step done', { output: output as Record<string, unknown> });
       return output ?? {};
     } catch (error) {
-      const mapped = asWorkflowError(error);
+      const mapped = namingTheStep(input.step, error, asWorkflowError(error));
       logger.error('step failed', { error: mapped });
       throw mapped;
     }

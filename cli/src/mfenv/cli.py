@@ -216,6 +216,12 @@ def format_table(environments: List[dict]) -> str:
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
 
 
+def warnings_of(environment) -> List[str]:
+    """The `warnings` of an environment: what limits it (a low Spot quota, no GPU families...) and how to lift it."""
+    warnings = environment.get("warnings") if isinstance(environment, dict) else None
+    return [str(warning) for warning in warnings] if isinstance(warnings, list) else []
+
+
 def format_environment(environment: dict) -> str:
     name = environment.get("name", "?")
     status = environment.get("status", "?")
@@ -239,6 +245,7 @@ def format_environment(environment: dict) -> str:
         ("updated", environment.get("updatedAt")),
     ]
     lines += [f"  {label:<12} {value}" for label, value in fields if value not in (None, "")]
+    lines += [f"  warning: {warning}" for warning in warnings_of(environment)]
     if status == "READY":
         lines.append(f"Use it: mfenv run {name} -- python flow.py run   (or: eval \"$(mfenv use {name})\")")
     return "\n".join(lines)
@@ -279,6 +286,10 @@ def cmd_create(ctx: Context) -> int:
     if ctx.args.no_gpu:
         body["gpu"] = False
     response = ctx.api.request("POST", "/environments", body=body, ok=(202,))
+    if not ctx.args.json:
+        # What the API's preflight found that limits the environment: said before anything else, so it is seen.
+        for warning in warnings_of(response.body):
+            ctx.note(f"warning: {warning}")
     return _finish(ctx, ctx.args.name, "create", response)
 
 

@@ -106,7 +106,7 @@ describe('POST /environments', () => {
     const answer = await asAlice.post('/environments', { name });
     // assess
     expect(answer.status).toBe(202);
-    expect(answer.json.spec).toEqual({ maxVcpus: 64, gpu: true });
+    expect(answer.json.spec).toMatchObject({ maxVcpus: 64, gpu: true, gpuInstanceFamilies: ['g4dn', 'g5', 'g6'] });
   });
 
   it('lets an admin create an environment for a teammate, who then owns it', async () => {

@@ -151,9 +151,12 @@ describe('the OpenAPI document', () => {
 
     // assess
     expect(problemTypes(create, '409')).toEqual([
+      'urn:mfenv:problem:batch-limit-reached',
+      'urn:mfenv:problem:deployment-misconfigured',
       'urn:mfenv:problem:environment-state-conflict',
       'urn:mfenv:problem:name-taken',
       'urn:mfenv:problem:quota-exceeded',
+      'urn:mfenv:problem:spot-quota-zero',
     ]);
     expect(problemTypes(create, '403')).toEqual(['urn:mfenv:problem:forbidden', 'urn:mfenv:problem:unauthenticated']);
     expect(problemTypes(get, '404')).toEqual(['urn:mfenv:problem:environment-not-found', 'urn:mfenv:problem:route-not-found']);
