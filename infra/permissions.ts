@@ -7,6 +7,7 @@
 import { Aws, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
+import { EVENT_SOURCE } from '../lambdas/core/events';
 import { namesFor } from '../lambdas/core/naming';
 import type { StepFunctionId } from '../lambdas/steps/catalogue';
 
@@ -41,10 +42,25 @@ export function resourcePatterns(scope: Construct, prefix: string, stackName: st
 
 const statement = (props: iam.PolicyStatementProps) => new iam.PolicyStatement(props);
 
+/**
+ * Publishing status-change events (lambdas/core/events.ts): PutEvents on the account's default bus only, and
+ * only events whose source is mfenv (the events:source condition key PutEvents supports), so a function
+ * cannot pass its events off as another service's. For the functions that write statuses: the API and the
+ * registry steps.
+ */
+export function publishStatusEventsStatement(): iam.PolicyStatement {
+  return statement({
+    sid: 'PublishStatusChangeEvents',
+    actions: ['events:PutEvents'],
+    resources: [`arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:event-bus/default`],
+    conditions: { StringEquals: { 'events:source': EVENT_SOURCE } },
+  });
+}
+
 /** Grants per step Lambda beyond its bound settings. Keyed by the catalogue, so no step Lambda is missed. */
 export const STEP_PERMISSIONS: Record<StepFunctionId, (patterns: ResourcePatterns) => iam.PolicyStatement[]> = {
   // Its table and the teardown state machine come with bindRegistry and bindStateMachine.
-  registry: () => [],
+  registry: () => [publishStatusEventsStatement()],
 
   bucket: (p) => [
     statement({

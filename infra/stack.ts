@@ -11,6 +11,7 @@ import { ConfigError, CONTEXT, type MfenvConfig, readConfig } from './config';
 import { API_FUNCTION } from '../lambdas/steps/catalogue';
 import { bindDeployment, bindPreflight, bindRegistry, bindStateMachine, type DeploymentSettings, MfenvFunction } from './functions';
 import { acknowledgeFindings } from './nag';
+import { publishStatusEventsStatement } from './permissions';
 import { Network } from './network';
 import { createPermissionsBoundary, createRegistryTable } from './registry';
 import { UninstallGuard } from './uninstall-guard';
@@ -72,6 +73,8 @@ export class MfenvStack extends Stack {
       .setSetting('maxEnvironments', String(config.maxEnvironments))
       .setSetting('maxEnvironmentsPerOwner', String(config.maxEnvironmentsPerOwner))
       .setSetting('admins', config.admins.join(','));
+    // POST and DELETE write statuses (CREATING, DELETING, a CREATE_FAILED workflow that never started).
+    this.apiFunction.addToRolePolicy(publishStatusEventsStatement());
 
     bindPreflight(this.apiFunction, {
       networkIsolation: config.networkIsolation,

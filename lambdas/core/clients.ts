@@ -8,11 +8,12 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { BatchClient } from '@aws-sdk/client-batch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SFNClient } from '@aws-sdk/client-sfn';
 import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { settings } from './settings';
 
 /**
@@ -33,8 +34,9 @@ interface ClientSet {
   sfn?: SFNClient;
   dynamo?: DynamoDBDocumentClient;
   ec2?: EC2Client;
-}
+  events?: EventBridgeClient;
   serviceQuotas?: ServiceQuotasClient;
+}
 
 // One set for the API and one for steps. On AWS a Lambda only ever builds one of them; in local mode, where
 // one process hosts both, each caller still gets its own retries without a line of code telling modes apart.
@@ -65,9 +67,10 @@ export const iamClient = () => cached('iam', (options) => new IAMClient(options)
 export const s3Client = () => cached('s3', (options) => new S3Client({ ...options, forcePathStyle: settings.s3ForcePathStyle() }));
 export const sfnClient = () => cached('sfn', (options) => new SFNClient(options));
 export const ec2Client = () => cached('ec2', (options) => new EC2Client(options));
+export const eventsClient = () => cached('events', (options) => new EventBridgeClient(options));
+export const serviceQuotasClient = () => cached('serviceQuotas', (options) => new ServiceQuotasClient(options));
 export const dynamoClient = () =>
   cached('dynamo', (options) =>
-export const serviceQuotasClient = () => cached('serviceQuotas', (options) => new ServiceQuotasClient(options));
     DynamoDBDocumentClient.from(new DynamoDBClient(options), {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     }),

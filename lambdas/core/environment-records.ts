@@ -8,7 +8,9 @@ import { GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/l
 import { dynamoClient } from './clients';
 import { EnvironmentRecord, type EnvironmentStatus, LIVE_STATUSES } from './environment';
 import { EnvironmentStateConflictError, NameTakenError } from './errors';
+import { publishStatusChange } from './events';
 import { logger } from './logger';
+import { recordStatusChange } from './metrics';
 import { QUOTA_COUNTER_KEYS, QuotaReachedError, type Quotas, counterIn, counterUpdate } from './quota-counters';
 import { REGISTRY_TABLE, type TransactItem, conditionFailed, isConditionFailure, transact } from './registry-table';
 import { settings } from './settings';
@@ -100,7 +102,10 @@ export async function putNewEnvironment(
     ? [put, counterUpdate(QUOTA_COUNTER_KEYS.owner(record.owner), 1, quotas?.perOwner), counterUpdate(QUOTA_COUNTER_KEYS.account, 1, quotas?.account)]
     : [put];
   const reasons = await transact(items);
-  if (!reasons) return;
+  if (!reasons) {
+    await announce(record);
+    return;
+  }
   if (conditionFailed(reasons, 0)) {
     throw new NameTakenError(`The name "${record.name}" was taken a moment ago by another request; choose another name.`);
   }
@@ -169,14 +174,26 @@ export async function transition(name: string, change: Transition): Promise<Envi
   };
 
   const delta = liveDeltaOf(change);
-  if (delta !== 0) return countedTransition(name, change, update, delta);
+  if (delta !== 0) return announce(await countedTransition(name, change, update, delta), change);
   try {
     const { Attributes } = await dynamoClient().send(new UpdateCommand({ ...update, ReturnValues: 'ALL_NEW' }));
-    return EnvironmentRecord.parse(Attributes);
+    return announce(EnvironmentRecord.parse(Attributes), change);
   } catch (error) {
     if (isConditionFailure(error)) throw await conflictOf(name, change);
     throw error;
   }
+}
+
+/**
+ * Every status written goes out from here, once the write has succeeded: its metrics and its EventBridge
+ * event (events.ts; a failed publish is logged, never thrown). A write that keeps the status (a new reason
+ * only) announces nothing.
+ */
+async function announce<R extends EnvironmentRecord>(record: R, change?: Transition): Promise<R> {
+  if (change && change.from.every((status) => status === change.to)) return record;
+  recordStatusChange(record);
+  await publishStatusChange(record);
+  return record;
 }
 
 /** How a transition changes the number of live environments: -1 into DELETED, +1 out of it, else 0. */

@@ -188,7 +188,8 @@ describe('the permissions of the functions and state machines', () => {
   });
 
   it.each([
-    ['registry', /^(dynamodb|states|logs|xray):/],
+    // Status changes go out as EventBridge events (lambdas/core/events.ts): PutEvents, nothing else of EventBridge.
+    ['registry', /^((dynamodb|states|logs|xray):|events:PutEvents$)/],
     // Every step that deletes reads the environment's record first (teardown-guard.ts): GetItem, nothing more.
     ['bucket', /^(s3:|logs:|xray:|dynamodb:GetItem$)/],
     // The IAM steps also read one Batch fact: the ECS cluster of a compute environment (scopeInstanceRole).
