@@ -310,9 +310,14 @@ export function bindBatchServiceRole(fn: MfenvFunction, serviceRoleArn: string |
  * (iam:PermissionsBoundary); it may attach no managed policy at all. It may never remove a boundary nor set another one, and
  * never change the boundary policy itself: a bug in a step cannot mint a role stronger than the boundary.
  */
-export function bindPermissionsBoundary(fn: MfenvFunction, boundaryArn: string, patterns: ResourcePatterns): void {
+export function bindPermissionsBoundary(
+  fn: MfenvFunction,
+  boundaryArn: string,
+  patterns: ResourcePatterns,
+  // The roles this function creates: the IAM step's three by default, the scheduling step's two.
+  environmentRoles: string[] = [patterns.jobRole, patterns.instanceRole, patterns.accessRole],
+): void {
   fn.setSetting('permissionsBoundaryArn', boundaryArn);
-  const environmentRoles = [patterns.jobRole, patterns.instanceRole, patterns.accessRole];
   const withBoundary = { StringEquals: { 'iam:PermissionsBoundary': boundaryArn } };
   fn.addToRolePolicy(
     new iam.PolicyStatement({

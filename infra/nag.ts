@@ -25,7 +25,7 @@ const PER_ENVIRONMENT_NAMES =
 const XRAY = 'X-Ray (tracing is on) grants xray:PutTraceSegments and PutTelemetryRecords, which support no resource-level permissions';
 
 export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledgement[] {
-  const { registry, bucket, iam, network, batch } = stack.workflows.stepFunctions;
+  const { registry, bucket, iam, network, batch, scheduling } = stack.workflows.stepFunctions;
   const { provision, teardown } = stack.workflows.stateMachines;
   // An environment-agnostic stack shows pseudo parameters; one with an account and region (mfenv:vpcId) the values.
   const partition = shown(stack.partition, 'Partition');
@@ -77,7 +77,65 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
         'The boundary allows at most what the ECS agent on a Batch instance needs (AmazonEC2ContainerServiceforEC2Role); those ECS, ECR and CloudWatch Logs actions are granted on * by AWS itself.',
     },
 
+    ...(
+      [
+        ['states', `stateMachine:${prefix}-<aws:PrincipalTag/mfenv:environment>_*`],
+        ['states', `execution:${prefix}-<aws:PrincipalTag/mfenv:environment>_*:*`],
+        ['events', `rule/${prefix}-<aws:PrincipalTag/mfenv:environment>_*`],
+      ] as const
+    ).map(([service, resource]) => ({
+      construct: boundary,
+      rule: wildcardResource(`arn:${partition}:${service}:${shown(stack.region, 'Region')}:${account}:${resource}`),
+      reason:
+        "Scheduled flows: Metaflow names the role's own environment's state machines, their executions and its schedule rules <prefix>-<environment>_<flow> (METAFLOW_SFN_STATE_MACHINE_PREFIX); the environment is the role's mfenv:environment tag, never changed after creation.",
+    })),
+
     // ---- Step Lambdas: each role holds only its steps' actions, on the prefix's names.
+    {
+      construct: scheduling.role,
+      rule: wildcardResource('*'),
+      reason: `${XRAY}. Step Functions ListStateMachines, EventBridge ListRules and Batch DescribeJobDefinitions support no resource-level permissions (the step deletes only names under an environment's prefix); the other * statements are Denies (never remove or swap a permissions boundary, never create a role without it).`,
+    },
+    {
+      construct: scheduling.role,
+      rule: wildcardResource(rolePattern('sfn')),
+      reason: `Step Functions roles of scheduled flows are ${prefix}-<environment>-sfn under /${prefix}/; created only with the permissions boundary; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: scheduling.role,
+      rule: wildcardResource(rolePattern('events')),
+      reason: `EventBridge roles of scheduled flows are ${prefix}-<environment>-events under /${prefix}/; created only with the permissions boundary; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: scheduling.role,
+      rule: wildcardResource(rolePattern('job')),
+      reason: `GetRole only: job definitions are deregistered only when the job role they name is absent or this environment's; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: scheduling.role,
+      rule: wildcardResource(`arn:${partition}:dynamodb:${shown(stack.region, 'Region')}:${account}:table/${prefix}-*-sfn`),
+      reason: `Foreach tables of scheduled flows are ${prefix}-<environment>-sfn; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: scheduling.role,
+      rule: wildcardResource(`arn:${partition}:states:${shown(stack.region, 'Region')}:${account}:stateMachine:${prefix}-*_*`),
+      reason: `Metaflow names an environment's state machines <prefix>-<environment>_<flow> (METAFLOW_SFN_STATE_MACHINE_PREFIX); only listing their executions and deleting them; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: scheduling.role,
+      rule: wildcardResource(`${executionsArn}:${prefix}-*_*:*`),
+      reason: `Stopping the running executions of an environment's state machines before deleting them; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: scheduling.role,
+      rule: wildcardResource(`arn:${partition}:events:${shown(stack.region, 'Region')}:${account}:rule/${prefix}-*_*`),
+      reason: `Metaflow names each schedule rule after its state machine; only removing targets and deleting rules; ${PER_ENVIRONMENT_NAMES}.`,
+    },
+    {
+      construct: scheduling.role,
+      rule: wildcardResource(`${batchArn}:job-definition/metaflow_*`),
+      reason: "Deregistering Metaflow's job definitions (metaflow_<hash>, names unknown in advance) that name the environment's job role.",
+    },
     { construct: registry.role, rule: wildcardResource('*'), reason: `${XRAY}.` },
     { construct: bucket.role, rule: wildcardResource('*'), reason: `${XRAY}.` },
     { construct: stack.uninstallGuard.function.role, rule: wildcardResource('*'), reason: `${XRAY}.` },

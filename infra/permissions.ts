@@ -21,6 +21,15 @@ export interface ResourcePatterns {
   accessRole: string;
   computeEnvironment: string;
   jobQueue: string;
+  /** Scheduled flows: the two roles, the foreach table, and what Metaflow names `<prefix>-<name>_*`. */
+  sfnRole: string;
+  eventsRole: string;
+  sfnTable: string;
+  stateMachine: string;
+  execution: string;
+  rule: string;
+  /** Metaflow's job definitions, `metaflow_<hash>`. */
+  jobDefinition: string;
 }
 
 export function resourcePatterns(scope: Construct, prefix: string, stackName: string): ResourcePatterns {
@@ -37,6 +46,13 @@ export function resourcePatterns(scope: Construct, prefix: string, stackName: st
     accessRole: names.accessRoleArn,
     computeEnvironment: names.computeEnvironmentArn,
     jobQueue: names.jobQueueArn,
+    sfnRole: names.sfnRoleArn,
+    eventsRole: names.eventsRoleArn,
+    sfnTable: names.sfnTableArn,
+    stateMachine: names.stateMachineArnPattern,
+    execution: names.executionArnPattern,
+    rule: names.ruleArnPattern,
+    jobDefinition: names.jobDefinitionArnPattern,
   };
 }
 
@@ -172,6 +188,66 @@ export const STEP_PERMISSIONS: Record<StepFunctionId, (patterns: ResourcePattern
       actions: ['iam:PassRole'],
       resources: [p.instanceRole],
       conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+    }),
+  ],
+
+  // Creating the two roles (and what may change their permissions) comes with bindPermissionsBoundary.
+  scheduling: (p) => [
+    statement({
+      sid: 'InspectAndDeleteSchedulingRoles',
+      actions: ['iam:GetRole', 'iam:TagRole', 'iam:DeleteRole', 'iam:ListRolePolicies', 'iam:DeleteRolePolicy'],
+      resources: [p.sfnRole, p.eventsRole],
+    }),
+    statement({
+      // deregisterJobDefinitions first checks that the job role of our name is ours.
+      sid: 'InspectJobRoles',
+      actions: ['iam:GetRole'],
+      resources: [p.jobRole],
+    }),
+    statement({
+      sid: 'ManageForeachTables',
+      actions: [
+        'dynamodb:CreateTable',
+        'dynamodb:DescribeTable',
+        'dynamodb:DeleteTable',
+        'dynamodb:DescribeTimeToLive',
+        'dynamodb:UpdateTimeToLive',
+        'dynamodb:TagResource',
+        'dynamodb:ListTagsOfResource',
+      ],
+      resources: [p.sfnTable],
+    }),
+    statement({
+      // Listing takes no resource-level permission; the step deletes only names under an environment's prefix.
+      sid: 'FindStateMachinesAndRules',
+      actions: ['states:ListStateMachines', 'events:ListRules'],
+      resources: ['*'],
+    }),
+    statement({
+      sid: 'DeleteMetaflowStateMachines',
+      actions: ['states:ListExecutions', 'states:DeleteStateMachine'],
+      resources: [p.stateMachine],
+    }),
+    statement({
+      sid: 'StopMetaflowExecutions',
+      actions: ['states:StopExecution'],
+      resources: [p.execution],
+    }),
+    statement({
+      sid: 'DeleteMetaflowRules',
+      actions: ['events:ListTargetsByRule', 'events:RemoveTargets', 'events:DeleteRule'],
+      resources: [p.rule],
+    }),
+    statement({
+      // DescribeJobDefinitions takes no resource-level permission.
+      sid: 'FindJobDefinitions',
+      actions: ['batch:DescribeJobDefinitions'],
+      resources: ['*'],
+    }),
+    statement({
+      sid: 'DeregisterMetaflowJobDefinitions',
+      actions: ['batch:DeregisterJobDefinition'],
+      resources: [p.jobDefinition],
     }),
   ],
 };

@@ -30,6 +30,11 @@ export const Spec = z.object({
    * what was checked; a record made before preflight has none, and the step falls back to the setting.
    */
   gpuInstanceFamilies: z.array(z.string()).optional(),
+  /**
+   * Scheduled flows on Step Functions (`step-functions create`): two roles, a foreach table and a state machine
+   * prefix of its own. Optional: records written before it existed have it off.
+   */
+  scheduling: z.boolean().optional(),
 });
 export type Spec = z.infer<typeof Spec>;
 
@@ -45,6 +50,7 @@ export function createRequestSchema(maxVcpusCeiling: number) {
         .max(maxVcpusCeiling, `must be at most ${maxVcpusCeiling}, the ceiling set for this deployment`)
         .default(maxVcpusCeiling),
       gpu: z.boolean({ error: 'must be true or false' }).default(true),
+      scheduling: z.boolean({ error: 'must be true or false' }).default(false),
       owner: PrincipalArn.optional(),
     })
     .strict();
@@ -59,6 +65,14 @@ export const Resources = z.object({
   instanceProfileArn: z.string(),
   /** The role a teammate assumes to use the environment (the Metaflow client's permissions). */
   accessRoleArn: z.string(),
+  /** With scheduling only: the role Step Functions runs scheduled flows with (METAFLOW_SFN_IAM_ROLE). */
+  sfnRoleArn: z.string().optional(),
+  /** With scheduling only: the role EventBridge starts them with (METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE). */
+  eventsRoleArn: z.string().optional(),
+  /** With scheduling only: the foreach-join table (METAFLOW_SFN_DYNAMO_DB_TABLE). */
+  sfnTableName: z.string().optional(),
+  /** With scheduling only: every state machine and rule of the environment starts with `<this>_`. */
+  sfnStateMachinePrefix: z.string().optional(),
 });
 export type Resources = z.infer<typeof Resources>;
 

@@ -7,14 +7,17 @@ import type { MetaflowConfig } from './environment';
 
 export interface MetaflowConfigInput {
   environmentName: string;
-  names: Pick<EnvironmentNames, 'bucket' | 'jobQueueArn' | 'jobRoleArn'>;
+  names: Pick<EnvironmentNames, 'bucket' | 'jobQueueArn' | 'jobRoleArn'> &
+    Partial<Pick<EnvironmentNames, 'sfnRoleArn' | 'eventsRoleArn' | 'sfnTableName' | 'sfnStateMachinePrefix'>>;
+  /** Scheduled flows on Step Functions: adds the four METAFLOW_SFN_* keys (names must carry them). */
+  scheduling?: boolean;
   /** Only against an S3-compatible emulator; on AWS Metaflow finds S3 itself. */
   s3EndpointUrl?: string;
   /** Where Batch tasks pull Metaflow's default image from (see settings.batchContainerRegistry). */
   containerRegistry?: string;
 }
 
-export function metaflowConfigFor({ environmentName, names, s3EndpointUrl, containerRegistry }: MetaflowConfigInput): MetaflowConfig {
+export function metaflowConfigFor({ environmentName, names, s3EndpointUrl, containerRegistry, scheduling }: MetaflowConfigInput): MetaflowConfig {
   return {
     METAFLOW_DEFAULT_DATASTORE: 's3',
     METAFLOW_DATASTORE_SYSROOT_S3: `s3://${names.bucket}/metaflow`,
@@ -31,5 +34,25 @@ export function metaflowConfigFor({ environmentName, names, s3EndpointUrl, conta
     // (docker.io/<publisher>/<image>), as README says.
     ...(containerRegistry ? { METAFLOW_BATCH_CONTAINER_REGISTRY: containerRegistry } : {}),
     ...(s3EndpointUrl ? { METAFLOW_S3_ENDPOINT_URL: s3EndpointUrl } : {}),
+    ...(scheduling ? schedulingKeys(names) : {}),
+  };
+}
+
+/**
+ * What `step-functions create` reads (metaflow_config.py; plugins/aws/step_functions): without the role it
+ * refuses to deploy ("No IAM role found for AWS Step Functions"), without the events role it cannot schedule,
+ * without the table it cannot compile a foreach. The prefix makes every state machine (and the rule named
+ * after it) `<prefix>_<flow>`, the only names the access role may touch (policies.ts, accessRolePolicy).
+ */
+function schedulingKeys(names: MetaflowConfigInput['names']): MetaflowConfig {
+  const { sfnRoleArn, eventsRoleArn, sfnTableName, sfnStateMachinePrefix } = names;
+  if (!sfnRoleArn || !eventsRoleArn || !sfnTableName || !sfnStateMachinePrefix) {
+    throw new Error('The Metaflow payload of a scheduling environment needs its Step Functions names.');
+  }
+  return {
+    METAFLOW_SFN_IAM_ROLE: sfnRoleArn,
+    METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE: eventsRoleArn,
+    METAFLOW_SFN_DYNAMO_DB_TABLE: sfnTableName,
+    METAFLOW_SFN_STATE_MACHINE_PREFIX: sfnStateMachinePrefix,
   };
 }

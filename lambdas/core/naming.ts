@@ -52,6 +52,14 @@ export function namesFor(deployment: Deployment, environmentName: string) {
   const accessRoleName = `${base}-access`;
   const computeEnvironmentName = base;
   const jobQueueName = base;
+  // Scheduled flows (DESIGN §6): Metaflow names each state machine `<prefix>_<flow>` and its EventBridge rule
+  // after it (metaflow/plugins/aws/step_functions). Environment names hold no `_`, so `<base>_*` matches this
+  // environment's only: `mfenv-alice_*` never matches `mfenv-alice-2_Flow`.
+  const sfnStateMachinePrefix = base;
+  const sfnNamePattern = `${sfnStateMachinePrefix}_*`;
+  const sfnRoleName = `${base}-sfn`;
+  const eventsRoleName = `${base}-events`;
+  const sfnTableName = `${base}-sfn`;
   return {
     iamPath,
     bucket,
@@ -70,12 +78,27 @@ export function namesFor(deployment: Deployment, environmentName: string) {
     jobQueueArn: `arn:${partition}:batch:${region}:${accountId}:job-queue/${jobQueueName}`,
     /** Job definitions Metaflow registers are named `metaflow_<hash>`. */
     jobDefinitionArnPattern: `arn:${partition}:batch:${region}:${accountId}:job-definition/metaflow_*`,
+    /** METAFLOW_SFN_STATE_MACHINE_PREFIX: Metaflow's state machines and rules are `<this>_<flow>`. */
+    sfnStateMachinePrefix,
+    /** The role Step Functions assumes to run a scheduled flow's Batch jobs (METAFLOW_SFN_IAM_ROLE). */
+    sfnRoleName,
+    sfnRoleArn: `arn:${partition}:iam::${accountId}:role${iamPath}${sfnRoleName}`,
+    /** The role EventBridge assumes to start a scheduled execution (METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE). */
+    eventsRoleName,
+    eventsRoleArn: `arn:${partition}:iam::${accountId}:role${iamPath}${eventsRoleName}`,
+    /** The foreach-join table of scheduled flows (METAFLOW_SFN_DYNAMO_DB_TABLE). */
+    sfnTableName,
+    sfnTableArn: `arn:${partition}:dynamodb:${region}:${accountId}:table/${sfnTableName}`,
+    /** This environment's state machines, their executions and their EventBridge rules. */
+    stateMachineArnPattern: `arn:${partition}:states:${region}:${accountId}:stateMachine:${sfnNamePattern}`,
+    executionArnPattern: `arn:${partition}:states:${region}:${accountId}:execution:${sfnNamePattern}:*`,
+    ruleArnPattern: `arn:${partition}:events:${region}:${accountId}:rule/${sfnNamePattern}`,
   };
 }
 export type EnvironmentNames = ReturnType<typeof namesFor>;
 
-/** The resources block of the API's environment resource. */
-export function resourcesOf(names: EnvironmentNames): Resources {
+/** The resources block of the API's environment resource; the scheduling ones only when scheduling is on. */
+export function resourcesOf(names: EnvironmentNames, scheduling = false): Resources {
   return {
     bucket: names.bucket,
     jobQueueArn: names.jobQueueArn,
@@ -83,7 +106,27 @@ export function resourcesOf(names: EnvironmentNames): Resources {
     jobRoleArn: names.jobRoleArn,
     instanceProfileArn: names.instanceProfileArn,
     accessRoleArn: names.accessRoleArn,
+    ...(scheduling
+      ? {
+          sfnRoleArn: names.sfnRoleArn,
+          eventsRoleArn: names.eventsRoleArn,
+          sfnTableName: names.sfnTableName,
+          sfnStateMachinePrefix: names.sfnStateMachinePrefix,
+        }
+      : {}),
   };
+}
+
+/**
+ * The longest `<state machine prefix>_` that keeps every rule Metaflow makes under the prefix: Metaflow cuts a
+ * rule name longer than EventBridge's 64 characters to its first 47 plus a hash (event_bridge_client.py), so
+ * `<prefix>-<name>_` must fit in those 47. The default prefix always does (5 + 1 + 32 + 1 = 39).
+ */
+export const SFN_PREFIX_MAX_LENGTH = 46;
+
+/** Whether an environment's state machines and rules can all carry its prefix (see SFN_PREFIX_MAX_LENGTH). */
+export function schedulingPrefixFits(names: Pick<EnvironmentNames, 'sfnStateMachinePrefix'>): boolean {
+  return names.sfnStateMachinePrefix.length <= SFN_PREFIX_MAX_LENGTH;
 }
 
 /**

@@ -38,8 +38,14 @@ export function jobRoleTrustPolicy(accountId: string): PolicyDocument {
   });
 }
 
-/** What a Metaflow task inside Batch may do: read and write its own bucket, nothing else. */
-export function jobRolePolicy(names: Pick<EnvironmentNames, 'bucketArn'>): PolicyDocument {
+/**
+ * What a Metaflow task inside Batch may do: read and write its own bucket and, given `sfnTableArn`, the
+ * environment's foreach-join table. The table statement is written whether scheduling is on or not: under
+ * Step Functions the tasks of a foreach record its cardinality and their ids there (Metaflow's
+ * dynamo_db_client.py), the table exists only while scheduling is on, and so turning scheduling on or off
+ * never has to rewrite this role.
+ */
+export function jobRolePolicy(names: Pick<EnvironmentNames, 'bucketArn'> & Partial<Pick<EnvironmentNames, 'sfnTableArn'>>): PolicyDocument {
   return document(
     {
       Sid: 'ListOwnBucket',
@@ -53,7 +59,127 @@ export function jobRolePolicy(names: Pick<EnvironmentNames, 'bucketArn'>): Polic
       Action: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
       Resource: `${names.bucketArn}/*`,
     },
+    ...(names.sfnTableArn
+      ? [{ Sid: 'OwnForeachTable', Effect: 'Allow' as const, Action: [...FOREACH_TABLE_TASK_ACTIONS], Resource: names.sfnTableArn }]
+      : []),
   );
+}
+
+/** What Metaflow's tasks do with the foreach-join table (dynamo_db_client.py). */
+const FOREACH_TABLE_TASK_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem'] as const;
+
+/**
+ * The rule Step Functions manages for every `batch:submitJob.sync` Task: it hears of Batch jobs ending through
+ * it ("Policies for AWS Batch", Step Functions developer guide).
+ */
+export const SFN_BATCH_EVENTS_RULE = 'StepFunctionsGetEventsForBatchJobsRule';
+
+/** The state machine actions the Metaflow client needs on its own state machines (deploy, trigger, list, delete). */
+const OWN_STATE_MACHINE_ACTIONS = [
+  'states:CreateStateMachine',
+  'states:UpdateStateMachine',
+  'states:DeleteStateMachine',
+  'states:DescribeStateMachine',
+  'states:StartExecution',
+  'states:ListExecutions',
+  'states:TagResource',
+  'states:UntagResource',
+  'states:ListTagsForResource',
+] as const;
+/** ... on their executions (step-functions list-runs, terminate, the run's status). */
+const OWN_EXECUTION_ACTIONS = ['states:DescribeExecution', 'states:StopExecution', 'states:GetExecutionHistory'] as const;
+/** ... on the EventBridge rule named after each state machine (event_bridge_client.py). */
+const OWN_RULE_ACTIONS = [
+  'events:PutRule',
+  'events:PutTargets',
+  'events:RemoveTargets',
+  'events:DeleteRule',
+  'events:DescribeRule',
+  'events:DisableRule',
+  'events:EnableRule',
+  'events:ListTargetsByRule',
+] as const;
+/** What Step Functions does with the managed rule of `submitJob.sync`. */
+const BATCH_EVENTS_RULE_ACTIONS = ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'] as const;
+
+/** `arn:…:events:<region>:<account>:rule/<name>`, in the account, region and partition of a rule pattern. */
+function ruleArn(ruleArnPattern: string, name: string): string {
+  return `${ruleArnPattern.slice(0, ruleArnPattern.indexOf(':rule/'))}:rule/${name}`;
+}
+
+/** The scheduling roles are assumed by one AWS service each, for this account only (confused deputy). */
+function serviceTrustPolicy(service: string, accountId: string): PolicyDocument {
+  return document({
+    Effect: 'Allow',
+    Principal: { Service: service },
+    Action: 'sts:AssumeRole',
+    Condition: { StringEquals: { 'aws:SourceAccount': accountId } },
+  });
+}
+
+/** METAFLOW_SFN_IAM_ROLE is assumed by Step Functions. */
+export function sfnRoleTrustPolicy(accountId: string): PolicyDocument {
+  return serviceTrustPolicy('states.amazonaws.com', accountId);
+}
+
+/** METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE is assumed by EventBridge. */
+export function eventsRoleTrustPolicy(accountId: string): PolicyDocument {
+  return serviceTrustPolicy('events.amazonaws.com', accountId);
+}
+
+/**
+ * What a scheduled flow's state machine does: submit its steps as Batch jobs to the environment's queue with
+ * Metaflow's job definitions and wait for them (`submitJob.sync`: the managed rule, DescribeJobs, and
+ * TerminateJob when an execution is stopped), and read a foreach's cardinality from the table (its
+ * `dynamodb:getItem` Tasks). As Metaflow's own templates grant, less S3 and log delivery: no state machine
+ * mfenv serves uses a distributed map or execution logs.
+ */
+export function sfnRolePolicy(
+  names: Pick<EnvironmentNames, 'jobQueueArn' | 'jobDefinitionArnPattern' | 'sfnTableArn' | 'ruleArnPattern'>,
+): PolicyDocument {
+  return document(
+    {
+      Sid: 'SubmitToOwnQueue',
+      Effect: 'Allow',
+      Action: 'batch:SubmitJob',
+      Resource: [names.jobQueueArn, names.jobDefinitionArnPattern, jobArnPattern(names.jobQueueArn)],
+    },
+    {
+      // DescribeJobs takes no resource-level permission.
+      Sid: 'FollowJobs',
+      Effect: 'Allow',
+      Action: 'batch:DescribeJobs',
+      Resource: '*',
+    },
+    {
+      Sid: 'StopJobs',
+      Effect: 'Allow',
+      Action: 'batch:TerminateJob',
+      Resource: jobArnPattern(names.jobQueueArn),
+    },
+    {
+      Sid: 'HearOfBatchJobs',
+      Effect: 'Allow',
+      Action: [...BATCH_EVENTS_RULE_ACTIONS],
+      Resource: ruleArn(names.ruleArnPattern, SFN_BATCH_EVENTS_RULE),
+    },
+    {
+      Sid: 'ReadForeachTable',
+      Effect: 'Allow',
+      Action: 'dynamodb:GetItem',
+      Resource: names.sfnTableArn,
+    },
+  );
+}
+
+/** What EventBridge does on a schedule: start an execution of one of this environment's state machines. */
+export function eventsRolePolicy(names: Pick<EnvironmentNames, 'stateMachineArnPattern'>): PolicyDocument {
+  return document({
+    Sid: 'StartOwnStateMachines',
+    Effect: 'Allow',
+    Action: 'states:StartExecution',
+    Resource: names.stateMachineArnPattern,
+  });
 }
 
 /**
@@ -121,7 +247,8 @@ export function instanceRoleTrustPolicy(): PolicyDocument {
  * assumes the role (its ARN is `resources.accessRoleArn`); nothing is ever attached to a person.
  */
 export function accessRolePolicy(
-  names: Pick<EnvironmentNames, 'bucketArn' | 'jobQueueArn' | 'jobRoleArn' | 'jobDefinitionArnPattern'>,
+  names: Pick<EnvironmentNames, 'bucketArn' | 'jobQueueArn' | 'jobRoleArn' | 'jobDefinitionArnPattern'> &
+    Partial<SchedulingNames>,
   logGroupArn: string,
 ): PolicyDocument {
   return document(
@@ -170,7 +297,47 @@ export function accessRolePolicy(
       Action: 'logs:GetLogEvents',
       Resource: `${logGroupArn}:log-stream:*`,
     },
+    ...(hasSchedulingNames(names) ? schedulingClientStatements(names) : []),
   );
+}
+
+type SchedulingNames = Pick<
+  EnvironmentNames,
+  'stateMachineArnPattern' | 'executionArnPattern' | 'ruleArnPattern' | 'sfnRoleArn' | 'eventsRoleArn'
+>;
+
+function hasSchedulingNames(names: Partial<SchedulingNames>): names is SchedulingNames {
+  return Boolean(names.stateMachineArnPattern && names.executionArnPattern && names.ruleArnPattern && names.sfnRoleArn && names.eventsRoleArn);
+}
+
+/**
+ * `step-functions create`, `trigger`, `list-runs`, `terminate` and `delete` on this environment's state
+ * machines and rules only: `<prefix>-<name>_*`, the names METAFLOW_SFN_STATE_MACHINE_PREFIX gives them. Written
+ * whether scheduling is on or not, so turning it on or off never rewrites this role: with it off, no role it
+ * may pass exists, and no state machine can be made. ListStateMachines takes no resource (Metaflow finds a
+ * state machine's ARN by listing them all), so every state machine's name is visible.
+ */
+function schedulingClientStatements(names: SchedulingNames): PolicyStatement[] {
+  return [
+    { Sid: 'FindStateMachines', Effect: 'Allow', Action: 'states:ListStateMachines', Resource: '*' },
+    { Sid: 'OwnStateMachines', Effect: 'Allow', Action: [...OWN_STATE_MACHINE_ACTIONS], Resource: names.stateMachineArnPattern },
+    { Sid: 'OwnExecutions', Effect: 'Allow', Action: [...OWN_EXECUTION_ACTIONS], Resource: names.executionArnPattern },
+    { Sid: 'OwnScheduleRules', Effect: 'Allow', Action: [...OWN_RULE_ACTIONS], Resource: names.ruleArnPattern },
+    {
+      Sid: 'PassOwnSfnRole',
+      Effect: 'Allow',
+      Action: 'iam:PassRole',
+      Resource: names.sfnRoleArn,
+      Condition: { StringEquals: { 'iam:PassedToService': 'states.amazonaws.com' } },
+    },
+    {
+      Sid: 'PassOwnEventsRole',
+      Effect: 'Allow',
+      Action: 'iam:PassRole',
+      Resource: names.eventsRoleArn,
+      Condition: { StringEquals: { 'iam:PassedToService': 'events.amazonaws.com' } },
+    },
+  ];
 }
 
 /**
@@ -427,6 +594,50 @@ export function permissionsBoundaryPolicy(
       Effect: 'Allow',
       Action: 'logs:GetLogEvents',
       Resource: `${batchJobLogGroupArn(region, accountId, partition)}:log-stream:*`,
+    },
+    // Scheduled flows: the access role's state machines and rules, the Step Functions role's Batch events rule
+    // and table read, the events role's StartExecution, the tasks' table writes; all on `<prefix>-<environment tag>`.
+    { Sid: 'SchedulingListStateMachines', Effect: 'Allow', Action: 'states:ListStateMachines', Resource: '*' },
+    {
+      Sid: 'SchedulingOwnStateMachines',
+      Effect: 'Allow',
+      Action: [...OWN_STATE_MACHINE_ACTIONS, ...OWN_EXECUTION_ACTIONS],
+      Resource: [
+        `arn:${partition}:states:${region}:${accountId}:stateMachine:${prefix}-${environment}_*`,
+        `arn:${partition}:states:${region}:${accountId}:execution:${prefix}-${environment}_*:*`,
+      ],
+    },
+    {
+      Sid: 'SchedulingOwnRules',
+      Effect: 'Allow',
+      Action: [...OWN_RULE_ACTIONS],
+      Resource: `arn:${partition}:events:${region}:${accountId}:rule/${prefix}-${environment}_*`,
+    },
+    {
+      Sid: 'SchedulingBatchEventsRule',
+      Effect: 'Allow',
+      Action: [...BATCH_EVENTS_RULE_ACTIONS],
+      Resource: `arn:${partition}:events:${region}:${accountId}:rule/${SFN_BATCH_EVENTS_RULE}`,
+    },
+    {
+      Sid: 'SchedulingOwnForeachTable',
+      Effect: 'Allow',
+      Action: [...FOREACH_TABLE_TASK_ACTIONS],
+      Resource: `arn:${partition}:dynamodb:${region}:${accountId}:table/${prefix}-${environment}-sfn`,
+    },
+    {
+      Sid: 'SchedulingPassOwnSfnRole',
+      Effect: 'Allow',
+      Action: 'iam:PassRole',
+      Resource: `arn:${partition}:iam::${accountId}:role/${prefix}/${prefix}-${environment}-sfn`,
+      Condition: { StringEquals: { 'iam:PassedToService': 'states.amazonaws.com' } },
+    },
+    {
+      Sid: 'SchedulingPassOwnEventsRole',
+      Effect: 'Allow',
+      Action: 'iam:PassRole',
+      Resource: `arn:${partition}:iam::${accountId}:role/${prefix}/${prefix}-${environment}-events`,
+      Condition: { StringEquals: { 'iam:PassedToService': 'events.amazonaws.com' } },
     },
   );
 }

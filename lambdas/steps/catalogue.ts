@@ -87,6 +87,12 @@ export const STEP_FUNCTIONS = {
       'deleteJobQueue',
     ],
   },
+  scheduling: {
+    placeholder: 'SchedulingStepsFunctionArn',
+    entry: 'lambdas/steps/scheduling-steps.ts',
+    description: "Creates and deletes what scheduled flows need (two roles, a table) and what Metaflow made; deregisters the environment's job definitions.",
+    steps: ['createScheduling', 'deleteScheduling', 'deregisterJobDefinitions'],
+  },
 } as const;
 
 /**
@@ -106,6 +112,8 @@ export const DESTRUCTIVE_STEPS: readonly string[] = [
   'deleteComputeEnvironment',
   'disableJobQueue',
   'deleteJobQueue',
+  'deleteScheduling',
+  'deregisterJobDefinitions',
 ];
 
 export type StepFunctionId = keyof typeof STEP_FUNCTIONS;

@@ -22,11 +22,20 @@ describe('POST /environments body validation', () => {
     process.env = { ...saved };
   });
 
-  it('fills in the defaults: the ceiling for maxVcpus, gpu on', () => {
+  it('fills in the defaults: the ceiling for maxVcpus, gpu on, scheduling off', () => {
     // act
     const request = parseCreateRequest({ name: 'alice' });
     // assess
-    expect(request).toEqual({ name: 'alice', maxVcpus: 64, gpu: true });
+    expect(request).toEqual({ name: 'alice', maxVcpus: 64, gpu: true, scheduling: false });
+  });
+
+  it('takes scheduling when asked for, and only as a boolean', () => {
+    // act
+    const request = parseCreateRequest({ name: 'alice', scheduling: true });
+    const wrong = () => parseCreateRequest({ name: 'alice', scheduling: 'yes' });
+    // assess
+    expect(request.scheduling).toBe(true);
+    expect(wrong).toThrow(expect.objectContaining({ name: 'ValidationError' }));
   });
 
   it.each([
