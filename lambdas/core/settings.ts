@@ -96,15 +96,15 @@ export const CONTAINER_REGISTRY_PATTERN = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9
 export const SPOT_ALLOCATION_STRATEGIES = ['SPOT_CAPACITY_OPTIMIZED', 'SPOT_PRICE_CAPACITY_OPTIMIZED'] as const;
 export type SpotAllocationStrategy = (typeof SPOT_ALLOCATION_STRATEGIES)[number];
 
+/** An EC2 instance family as Batch's instanceTypes takes it: `g5`, `g4dn`, `p6-b200` (no size). */
+export const GPU_INSTANCE_FAMILY_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
+
 /**
  * The value of each setting that has one when its variable is unset ('' = optional, empty). Written once:
  * the CDK context defaults (infra/config.ts) and local mode (infra/local/bootstrap.ts) read them from here.
  */
 export const SETTING_DEFAULTS = {
   prefix: 'mfenv',
-/** An EC2 instance family as Batch's instanceTypes takes it: `g5`, `g4dn`, `p6-b200` (no size). */
-export const GPU_INSTANCE_FAMILY_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
-
   partition: DEFAULT_PARTITION,
   stackName: 'mfenv',
   batchServiceRoleArn: '',
@@ -212,6 +212,17 @@ export const settings = {
   },
   s3ForcePathStyle: () => raw('s3ForcePathStyle') === 'true',
   deletedRecordRetentionDays: () => integer('deletedRecordRetentionDays', 1, 3650),
+  gpuInstanceFamilies: () => {
+    const families = list('gpuInstanceFamilies');
+    const wrong = families.find((family) => !GPU_INSTANCE_FAMILY_PATTERN.test(family));
+    if (wrong !== undefined || families.length === 0) {
+      throw new ConfigurationError(
+        `The setting ${SETTING.gpuInstanceFamilies} must list EC2 instance families such as g4dn,g5,g6` +
+          (wrong === undefined ? '.' : ` ("${wrong}" is not one).`),
+      );
+    }
+    return families;
+  },
 };
 
 /** The deployment that names derive from (see naming.ts). */
@@ -224,14 +235,3 @@ export function currentDeployment(): Deployment {
     partition: settings.partition(),
   };
 }
-  gpuInstanceFamilies: () => {
-    const families = list('gpuInstanceFamilies');
-    const wrong = families.find((family) => !GPU_INSTANCE_FAMILY_PATTERN.test(family));
-    if (wrong !== undefined || families.length === 0) {
-      throw new ConfigurationError(
-        `The setting ${SETTING.gpuInstanceFamilies} must list EC2 instance families such as g4dn,g5,g6` +
-          (wrong === undefined ? '.' : ` ("${wrong}" is not one).`),
-      );
-    }
-    return families;
-  },
