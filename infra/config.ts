@@ -9,7 +9,7 @@ import { AdminArn, IDENTITY_CENTER_ROLE_PREFIX, parsePrincipal } from '../lambda
 import { S3_RESERVED_BUCKET_PREFIXES } from '../lambdas/core/naming';
 import { blockCount } from '../lambdas/core/network';
 import { TRUST_POLICY_MAX_LENGTH, accessRoleTrustPolicy } from '../lambdas/core/policies';
-import { CONTAINER_REGISTRY_PATTERN, GPU_INSTANCE_FAMILY_PATTERN, SETTING_DEFAULTS, SPOT_ALLOCATION_STRATEGIES, type SpotAllocationStrategy } from '../lambdas/core/settings';
+import { CONTAINER_REGISTRY_PATTERN, GPU_INSTANCE_FAMILY_PATTERN, IDLE_EXPIRY_MAX_DAYS, IDLE_EXPIRY_MAX_GRACE_DAYS, SETTING_DEFAULTS, SPOT_ALLOCATION_STRATEGIES, type SpotAllocationStrategy } from '../lambdas/core/settings';
 
 export interface MfenvConfig {
   /** Name of the CloudFormation stack; also part of every fixed resource name and of the bucket-name hash. */
@@ -44,6 +44,10 @@ export interface MfenvConfig {
   batchContainerRegistry: string;
   /** EC2 instance families a GPU environment adds to `optimal`; preflight keeps those the region offers. */
   gpuInstanceFamilies: string[];
+  /** Idle expiry: days without a job before a READY environment is announced, then torn down; 0 (default) = off, no checker at all. */
+  idleExpiryDays: number;
+  /** Idle expiry: days between the announcement and the teardown. */
+  idleExpiryGraceDays: number;
 }
 
 /** Context keys, so README, cdk.json and this file agree on the spelling. */
@@ -66,6 +70,8 @@ export const CONTEXT = {
   environmentSubnetRange: 'mfenv:environmentSubnetRange',
   batchContainerRegistry: 'mfenv:batchContainerRegistry',
   gpuInstanceFamilies: 'mfenv:gpuInstanceFamilies',
+  idleExpiryDays: 'mfenv:idleExpiryDays',
+  idleExpiryGraceDays: 'mfenv:idleExpiryGraceDays',
 } as const satisfies Record<keyof MfenvConfig, string>;
 
 /**
@@ -96,6 +102,8 @@ export const DEFAULT_CONFIG: MfenvConfig = {
   environmentSubnetRange: DEFAULT_ENVIRONMENT_SUBNET_RANGE,
   batchContainerRegistry: SETTING_DEFAULTS.batchContainerRegistry,
   gpuInstanceFamilies: SETTING_DEFAULTS.gpuInstanceFamilies.split(','),
+  idleExpiryDays: Number(SETTING_DEFAULTS.idleExpiryDays),
+  idleExpiryGraceDays: Number(SETTING_DEFAULTS.idleExpiryGraceDays),
 };
 
 /** A deploy-time setting is wrong. The message names the context key and what it accepts. */
@@ -317,6 +325,8 @@ export function readConfig(node: Pick<Node, 'tryGetContext'>): MfenvConfig {
       text(read, 'batchContainerRegistry', CONTAINER_REGISTRY_PATTERN, 'a registry host and path without a scheme, like public.ecr.aws/docker/library') ??
       DEFAULT_CONFIG.batchContainerRegistry,
     gpuInstanceFamilies: gpuInstanceFamilies(read),
+    idleExpiryDays: integer(read, 'idleExpiryDays', 0, IDLE_EXPIRY_MAX_DAYS, DEFAULT_CONFIG.idleExpiryDays),
+    idleExpiryGraceDays: integer(read, 'idleExpiryGraceDays', 1, IDLE_EXPIRY_MAX_GRACE_DAYS, DEFAULT_CONFIG.idleExpiryGraceDays),
   };
 
   const trustLength = longestAccessRoleTrust(config.admins);

@@ -125,7 +125,17 @@ export interface Transition {
   set?: Partial<Omit<EnvironmentRecord, 'name' | 'status' | 'statusReason' | 'updatedAt'>>;
   /** DynamoDB TTL (epoch seconds) after which the record disappears; null removes it. */
   expiresAt?: number | null;
+  /**
+   * Further conditions on the record's own attributes, all of which must hold: a change decided on what was
+   * read (idle expiry: not exempt, announced at this very time) is not made once another writer changed it.
+   */
+  where?: readonly RecordCondition[];
 }
+
+/** One condition of Transition.where: the attribute equals the value, or is anything but true (absent included). */
+export type RecordCondition =
+  | { attribute: keyof EnvironmentRecord; equals: string | number | boolean }
+  | { attribute: keyof EnvironmentRecord; notTrue: true };
 
 /** The conditional update of one record, as both UpdateItem and a transaction's Update take it. */
 interface RecordUpdate {
@@ -164,6 +174,16 @@ export async function transition(name: string, change: Transition): Promise<Envi
     values[':expectedGeneration'] = change.generation;
     condition += ' AND #generation = :expectedGeneration';
   }
+  (change.where ?? []).forEach((where, index) => {
+    names[`#where${index}`] = where.attribute;
+    if ('equals' in where) {
+      values[`:where${index}`] = where.equals;
+      condition += ` AND #where${index} = :where${index}`;
+    } else {
+      values[`:where${index}`] = true;
+      condition += ` AND (attribute_not_exists(#where${index}) OR #where${index} <> :where${index})`;
+    }
+  });
   const update: RecordUpdate = {
     TableName: settings.tableName(),
     Key: { pk: environmentKey(name) },

@@ -98,8 +98,15 @@ export const EnvironmentRecord = z.object({
   retainedBucket: z.string().nullable(),
   /** Whether the DELETE that started the current teardown asked for ?purge=true (the bucket step checks it). */
   purgeRequested: z.boolean().default(false),
-  /** What preflight found that limits the environment without making it useless (DESIGN §4), as sentences; absent: none. */
-  warnings: z.array(z.string()).optional(),
+  /**
+   * Idle expiry (DESIGN §6): the newest job's createdAt the check has seen on the queue. Recorded because Batch
+   * lists finished jobs for a limited time only; absent until a job is seen.
+   */
+  lastActivityAt: z.string().optional(),
+  /** When the check announced that the environment is idle and will be torn down; null or absent: not announced. */
+  idleExpiryAnnouncedAt: z.string().nullable().optional(),
+  /** Set by an admin: idle expiry never touches this environment. */
+  idleExpiryExempt: z.boolean().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -127,8 +134,6 @@ export const EnvironmentResource = z.object({
   config: MetaflowConfig.optional(),
   retainedBucket: z.string().optional(),
   progress: Progress.optional(),
-  /** Only when preflight found something that limits the environment: what, and how to lift it. */
-  warnings: z.array(z.string()).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -144,9 +149,10 @@ export function toEnvironmentResource(record: EnvironmentRecord, progress?: Prog
     spec: record.spec,
     resources: record.resources,
     ...(record.status === 'READY' && record.config ? { config: record.config } : {}),
+  /** What preflight found that limits the environment without making it useless (DESIGN §4), as sentences; absent: none. */
+  warnings: z.array(z.string()).optional(),
     ...(record.retainedBucket ? { retainedBucket: record.retainedBucket } : {}),
     ...(progress ? { progress } : {}),
-    ...(record.warnings?.length ? { warnings: record.warnings } : {}),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };
@@ -168,3 +174,6 @@ export const WorkflowEnvironment = z.object({
   reason: z.string().optional(),
 });
 export type WorkflowEnvironment = z.infer<typeof WorkflowEnvironment>;
+  /** Only when preflight found something that limits the environment: what, and how to lift it. */
+  warnings: z.array(z.string()).optional(),
+    ...(record.warnings?.length ? { warnings: record.warnings } : {}),

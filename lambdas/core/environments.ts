@@ -471,7 +471,18 @@ export async function deleteEnvironment(caller: Caller, name: string, options: {
   return startTeardown(record, options.purge);
 }
 
-async function startTeardown(record: EnvironmentRecord, purge: boolean, takeOverReason?: string): Promise<DeleteOutcome> {
+/**
+ * Starts the teardown of `record` as DELETE does: DELETING at the next generation, then the workflow.
+ * `takeOverReason` leads the statusReason (a take-over, an idle expiry); `where` adds conditions on the record the
+ * write must still meet (idle expiry: not exempt, still announced), so a change made since the read wins.
+ * Exported for the idle-expiry check (idle-expiry.ts), the one caller that is not a request.
+ */
+export async function startTeardown(
+  record: EnvironmentRecord,
+  purge: boolean,
+  takeOverReason?: string,
+  where?: readonly registry.RecordCondition[],
+): Promise<DeleteOutcome> {
   const { name } = record;
   const generation = record.generation + 1;
   const teardownStateMachineArn = settings.teardownStateMachineArn();
@@ -487,6 +498,7 @@ async function startTeardown(record: EnvironmentRecord, purge: boolean, takeOver
       set: { generation, purgeRequested: purge },
       // A record being torn down must not expire under the workflow.
       expiresAt: null,
+      where,
     });
   } catch (error) {
     if (!(error instanceof EnvironmentStateConflictError)) throw error;

@@ -83,6 +83,10 @@ export const SETTING = {
   s3ForcePathStyle: 'MFENV_S3_FORCE_PATH_STYLE',
   /** Days a DELETED record stays readable before DynamoDB's TTL removes it. */
   deletedRecordRetentionDays: 'MFENV_DELETED_RECORD_RETENTION_DAYS',
+  /** Idle expiry (lambdas/core/idle-expiry.ts): days without a job after which a READY environment is announced; 0 = off. */
+  idleExpiryDays: 'MFENV_IDLE_EXPIRY_DAYS',
+  /** Idle expiry: days between the announcement and the teardown, for a job to run or an admin to exempt it. */
+  idleExpiryGraceDays: 'MFENV_IDLE_EXPIRY_GRACE_DAYS',
 } as const;
 
 export type SettingName = keyof typeof SETTING;
@@ -96,8 +100,9 @@ export const CONTAINER_REGISTRY_PATTERN = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9
 export const SPOT_ALLOCATION_STRATEGIES = ['SPOT_CAPACITY_OPTIMIZED', 'SPOT_PRICE_CAPACITY_OPTIMIZED'] as const;
 export type SpotAllocationStrategy = (typeof SPOT_ALLOCATION_STRATEGIES)[number];
 
-/** An EC2 instance family as Batch's instanceTypes takes it: `g5`, `g4dn`, `p6-b200` (no size). */
-export const GPU_INSTANCE_FAMILY_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
+/** Idle expiry's ranges, shared with the deploy settings (infra/config.ts): a year idle at most, a grace of 1 to 90 days. */
+export const IDLE_EXPIRY_MAX_DAYS = 365;
+export const IDLE_EXPIRY_MAX_GRACE_DAYS = 90;
 
 /**
  * The value of each setting that has one when its variable is unset ('' = optional, empty). Written once:
@@ -105,6 +110,9 @@ export const GPU_INSTANCE_FAMILY_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
  */
 export const SETTING_DEFAULTS = {
   prefix: 'mfenv',
+/** An EC2 instance family as Batch's instanceTypes takes it: `g5`, `g4dn`, `p6-b200` (no size). */
+export const GPU_INSTANCE_FAMILY_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
+
   partition: DEFAULT_PARTITION,
   stackName: 'mfenv',
   batchServiceRoleArn: '',
@@ -119,6 +127,9 @@ export const SETTING_DEFAULTS = {
   batchContainerRegistry: 'public.ecr.aws/docker/library',
   s3ForcePathStyle: 'false',
   deletedRecordRetentionDays: '30',
+  // Off unless the platform owner turns it on: tearing down a teammate's environment is their choice to make.
+  idleExpiryDays: '0',
+  idleExpiryGraceDays: '3',
   networkIsolation: 'true',
   // Current GPU families (AWS Batch's `optimal` has none).
   gpuInstanceFamilies: 'g4dn,g5,g6',
@@ -212,17 +223,8 @@ export const settings = {
   },
   s3ForcePathStyle: () => raw('s3ForcePathStyle') === 'true',
   deletedRecordRetentionDays: () => integer('deletedRecordRetentionDays', 1, 3650),
-  gpuInstanceFamilies: () => {
-    const families = list('gpuInstanceFamilies');
-    const wrong = families.find((family) => !GPU_INSTANCE_FAMILY_PATTERN.test(family));
-    if (wrong !== undefined || families.length === 0) {
-      throw new ConfigurationError(
-        `The setting ${SETTING.gpuInstanceFamilies} must list EC2 instance families such as g4dn,g5,g6` +
-          (wrong === undefined ? '.' : ` ("${wrong}" is not one).`),
-      );
-    }
-    return families;
-  },
+  idleExpiryDays: () => integer('idleExpiryDays', 0, IDLE_EXPIRY_MAX_DAYS),
+  idleExpiryGraceDays: () => integer('idleExpiryGraceDays', 1, IDLE_EXPIRY_MAX_GRACE_DAYS),
 };
 
 /** The deployment that names derive from (see naming.ts). */
@@ -235,3 +237,14 @@ export function currentDeployment(): Deployment {
     partition: settings.partition(),
   };
 }
+  gpuInstanceFamilies: () => {
+    const families = list('gpuInstanceFamilies');
+    const wrong = families.find((family) => !GPU_INSTANCE_FAMILY_PATTERN.test(family));
+    if (wrong !== undefined || families.length === 0) {
+      throw new ConfigurationError(
+        `The setting ${SETTING.gpuInstanceFamilies} must list EC2 instance families such as g4dn,g5,g6` +
+          (wrong === undefined ? '.' : ` ("${wrong}" is not one).`),
+      );
+    }
+    return families;
+  },

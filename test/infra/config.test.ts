@@ -212,6 +212,60 @@ describe('readConfig', () => {
   });
 });
 
+describe('the idle-expiry settings', () => {
+  it('are off by default, with a grace of 3 days, as the functions read them when unset', () => {
+    // prepare
+    const saved = { ...process.env };
+    delete process.env[SETTING.idleExpiryDays];
+    delete process.env[SETTING.idleExpiryGraceDays];
+
+    // act
+    const config = readConfig(reader({}));
+    let functionsRead: number[];
+    try {
+      functionsRead = [settings.idleExpiryDays(), settings.idleExpiryGraceDays()];
+    } finally {
+      process.env = saved;
+    }
+
+    // assess
+    expect([config.idleExpiryDays, config.idleExpiryGraceDays]).toEqual([0, 3]);
+    expect(functionsRead).toEqual([0, 3]);
+  });
+
+  it.each([
+    [{ [CONTEXT.idleExpiryDays]: 14 }, [14, 3]],
+    [{ [CONTEXT.idleExpiryDays]: '365', [CONTEXT.idleExpiryGraceDays]: '90' }, [365, 90]],
+    [{ [CONTEXT.idleExpiryDays]: 1, [CONTEXT.idleExpiryGraceDays]: 1 }, [1, 1]],
+    [{ [CONTEXT.idleExpiryDays]: 0, [CONTEXT.idleExpiryGraceDays]: 7 }, [0, 7]],
+  ])('accept %j', (context, expected) => {
+    // act
+    const config = readConfig(reader(context));
+
+    // assess
+    expect([config.idleExpiryDays, config.idleExpiryGraceDays]).toEqual(expected);
+  });
+
+  it.each([
+    [CONTEXT.idleExpiryDays, 366, /mfenv:idleExpiryDays is 366; it must be a whole number from 0 to 365/],
+    [CONTEXT.idleExpiryDays, -1, /from 0 to 365/],
+    [CONTEXT.idleExpiryDays, '1.5', /from 0 to 365/],
+    [CONTEXT.idleExpiryDays, 'soon', /from 0 to 365/],
+    [CONTEXT.idleExpiryGraceDays, 0, /mfenv:idleExpiryGraceDays is 0; it must be a whole number from 1 to 90/],
+    [CONTEXT.idleExpiryGraceDays, 91, /from 1 to 90/],
+  ])('refuse %s = %j at synth', (key, value, sentence) => {
+    // prepare
+    const context = { [CONTEXT.idleExpiryDays]: 14, [key]: value };
+
+    // act
+    const read = () => readConfig(reader(context));
+
+    // assess
+    expect(read).toThrow(ConfigError);
+    expect(read).toThrow(sentence);
+  });
+});
+
 describe('cdk synth with a wrong setting', () => {
   it('stops with the sentence and exit status 1, not a stack trace', () => {
     // prepare: the CDK CLI hands context to the app in CDK_CONTEXT_JSON.
