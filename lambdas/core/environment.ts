@@ -98,6 +98,8 @@ export const EnvironmentRecord = z.object({
   retainedBucket: z.string().nullable(),
   /** Whether the DELETE that started the current teardown asked for ?purge=true (the bucket step checks it). */
   purgeRequested: z.boolean().default(false),
+  /** What preflight found that limits the environment without making it useless (DESIGN §4), as sentences; absent: none. */
+  warnings: z.array(z.string()).optional(),
   /**
    * Idle expiry (DESIGN §6): the newest job's createdAt the check has seen on the queue. Recorded because Batch
    * lists finished jobs for a limited time only; absent until a job is seen.
@@ -134,6 +136,8 @@ export const EnvironmentResource = z.object({
   config: MetaflowConfig.optional(),
   retainedBucket: z.string().optional(),
   progress: Progress.optional(),
+  /** Only when preflight found something that limits the environment: what, and how to lift it. */
+  warnings: z.array(z.string()).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -149,10 +153,9 @@ export function toEnvironmentResource(record: EnvironmentRecord, progress?: Prog
     spec: record.spec,
     resources: record.resources,
     ...(record.status === 'READY' && record.config ? { config: record.config } : {}),
-  /** What preflight found that limits the environment without making it useless (DESIGN §4), as sentences; absent: none. */
-  warnings: z.array(z.string()).optional(),
     ...(record.retainedBucket ? { retainedBucket: record.retainedBucket } : {}),
     ...(progress ? { progress } : {}),
+    ...(record.warnings?.length ? { warnings: record.warnings } : {}),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };
@@ -174,6 +177,3 @@ export const WorkflowEnvironment = z.object({
   reason: z.string().optional(),
 });
 export type WorkflowEnvironment = z.infer<typeof WorkflowEnvironment>;
-  /** Only when preflight found something that limits the environment: what, and how to lift it. */
-  warnings: z.array(z.string()).optional(),
-    ...(record.warnings?.length ? { warnings: record.warnings } : {}),

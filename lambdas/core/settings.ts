@@ -100,6 +100,9 @@ export const CONTAINER_REGISTRY_PATTERN = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9
 export const SPOT_ALLOCATION_STRATEGIES = ['SPOT_CAPACITY_OPTIMIZED', 'SPOT_PRICE_CAPACITY_OPTIMIZED'] as const;
 export type SpotAllocationStrategy = (typeof SPOT_ALLOCATION_STRATEGIES)[number];
 
+/** An EC2 instance family as Batch's instanceTypes takes it: `g5`, `g4dn`, `p6-b200` (no size). */
+export const GPU_INSTANCE_FAMILY_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
+
 /** Idle expiry's ranges, shared with the deploy settings (infra/config.ts): a year idle at most, a grace of 1 to 90 days. */
 export const IDLE_EXPIRY_MAX_DAYS = 365;
 export const IDLE_EXPIRY_MAX_GRACE_DAYS = 90;
@@ -110,9 +113,6 @@ export const IDLE_EXPIRY_MAX_GRACE_DAYS = 90;
  */
 export const SETTING_DEFAULTS = {
   prefix: 'mfenv',
-/** An EC2 instance family as Batch's instanceTypes takes it: `g5`, `g4dn`, `p6-b200` (no size). */
-export const GPU_INSTANCE_FAMILY_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
-
   partition: DEFAULT_PARTITION,
   stackName: 'mfenv',
   batchServiceRoleArn: '',
@@ -225,6 +225,17 @@ export const settings = {
   deletedRecordRetentionDays: () => integer('deletedRecordRetentionDays', 1, 3650),
   idleExpiryDays: () => integer('idleExpiryDays', 0, IDLE_EXPIRY_MAX_DAYS),
   idleExpiryGraceDays: () => integer('idleExpiryGraceDays', 1, IDLE_EXPIRY_MAX_GRACE_DAYS),
+  gpuInstanceFamilies: () => {
+    const families = list('gpuInstanceFamilies');
+    const wrong = families.find((family) => !GPU_INSTANCE_FAMILY_PATTERN.test(family));
+    if (wrong !== undefined || families.length === 0) {
+      throw new ConfigurationError(
+        `The setting ${SETTING.gpuInstanceFamilies} must list EC2 instance families such as g4dn,g5,g6` +
+          (wrong === undefined ? '.' : ` ("${wrong}" is not one).`),
+      );
+    }
+    return families;
+  },
 };
 
 /** The deployment that names derive from (see naming.ts). */
@@ -237,14 +248,3 @@ export function currentDeployment(): Deployment {
     partition: settings.partition(),
   };
 }
-  gpuInstanceFamilies: () => {
-    const families = list('gpuInstanceFamilies');
-    const wrong = families.find((family) => !GPU_INSTANCE_FAMILY_PATTERN.test(family));
-    if (wrong !== undefined || families.length === 0) {
-      throw new ConfigurationError(
-        `The setting ${SETTING.gpuInstanceFamilies} must list EC2 instance families such as g4dn,g5,g6` +
-          (wrong === undefined ? '.' : ` ("${wrong}" is not one).`),
-      );
-    }
-    return families;
-  },
