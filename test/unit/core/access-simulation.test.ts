@@ -12,10 +12,14 @@ import {
   accessRoleTrustPolicy,
   batchJobLogGroupArn,
   bucketPolicy,
+  eventsRolePolicy,
+  eventsRoleTrustPolicy,
   instanceRolePolicy,
   jobRolePolicy,
   jobRoleTrustPolicy,
   permissionsBoundaryPolicy,
+  sfnRolePolicy,
+  sfnRoleTrustPolicy,
 } from '../../../lambdas/core/policies';
 import { namesFor } from '../../../lambdas/core/naming';
 import {
@@ -263,6 +267,8 @@ function taggedFor(caller: Caller, names: typeof alice, environment: string): Ca
 
 const aliceAccess = taggedFor(roleSession(alice.accessRoleName, 'AROAALICEACCESS000001', 'alice', alice.iamPath), alice, 'alice');
 const batchArn = (resource: string) => `arn:aws:batch:${REGION}:${ACCOUNT}:${resource}`;
+const sfnArn = (resource: string) => `arn:aws:states:${REGION}:${ACCOUNT}:${resource}`;
+const ruleArn = (name: string) => `arn:aws:events:${REGION}:${ACCOUNT}:rule/${name}`;
 const HTTPS = { 'aws:SecureTransport': 'true' };
 
 interface ActionRow {
@@ -316,6 +322,31 @@ const accessRows: ActionRow[] = [
   // Logs: the Batch job log group only.
   { what: 'GetLogEvents on the Batch job log group', action: 'logs:GetLogEvents', resource: `${logGroupArn}:log-stream:metaflow_abc/default/0123abcd`, expected: 'Allowed' },
   { what: 'GetLogEvents on another log group', action: 'logs:GetLogEvents', resource: `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/aws/lambda/mfenv-api:log-stream:x`, expected: 'ImplicitlyDenied' },
+  // Scheduled flows: state machines and rules under alice's prefix only; her two scheduling roles, each to its service.
+  { what: 'CreateStateMachine mfenv-alice_NightlyFlow', action: 'states:CreateStateMachine', resource: sfnArn('stateMachine:mfenv-alice_NightlyFlow'), expected: 'Allowed' },
+  { what: 'UpdateStateMachine mfenv-alice_NightlyFlow', action: 'states:UpdateStateMachine', resource: sfnArn('stateMachine:mfenv-alice_NightlyFlow'), expected: 'Allowed' },
+  { what: 'DeleteStateMachine mfenv-alice_NightlyFlow', action: 'states:DeleteStateMachine', resource: sfnArn('stateMachine:mfenv-alice_NightlyFlow'), expected: 'Allowed' },
+  { what: 'StartExecution of mfenv-alice_NightlyFlow', action: 'states:StartExecution', resource: sfnArn('stateMachine:mfenv-alice_NightlyFlow'), expected: 'Allowed' },
+  { what: 'StopExecution of a run of mfenv-alice_NightlyFlow', action: 'states:StopExecution', resource: sfnArn('execution:mfenv-alice_NightlyFlow:sfn-0123'), expected: 'Allowed' },
+  { what: 'ListStateMachines (takes no resource)', action: 'states:ListStateMachines', resource: '*', expected: 'Allowed' },
+  { what: "CreateStateMachine under bob's prefix", action: 'states:CreateStateMachine', resource: sfnArn('stateMachine:mfenv-bob_NightlyFlow'), expected: 'ImplicitlyDenied' },
+  { what: "DeleteStateMachine of bob's flow", action: 'states:DeleteStateMachine', resource: sfnArn('stateMachine:mfenv-bob_NightlyFlow'), expected: 'ImplicitlyDenied' },
+  { what: 'CreateStateMachine under alice-2 (a name alice\'s starts)', action: 'states:CreateStateMachine', resource: sfnArn('stateMachine:mfenv-alice-2_NightlyFlow'), expected: 'ImplicitlyDenied' },
+  { what: 'CreateStateMachine without a prefix', action: 'states:CreateStateMachine', resource: sfnArn('stateMachine:NightlyFlow'), expected: 'ImplicitlyDenied' },
+  { what: 'StartExecution of the deployment\'s teardown', action: 'states:StartExecution', resource: sfnArn('stateMachine:mfenv-teardown'), expected: 'ImplicitlyDenied' },
+  { what: 'PutRule mfenv-alice_NightlyFlow', action: 'events:PutRule', resource: ruleArn('mfenv-alice_NightlyFlow'), expected: 'Allowed' },
+  { what: 'PutTargets on mfenv-alice_NightlyFlow', action: 'events:PutTargets', resource: ruleArn('mfenv-alice_NightlyFlow'), expected: 'Allowed' },
+  { what: 'DeleteRule mfenv-alice_NightlyFlow', action: 'events:DeleteRule', resource: ruleArn('mfenv-alice_NightlyFlow'), expected: 'Allowed' },
+  { what: "PutRule under bob's prefix", action: 'events:PutRule', resource: ruleArn('mfenv-bob_NightlyFlow'), expected: 'ImplicitlyDenied' },
+  { what: 'PutRule without a prefix', action: 'events:PutRule', resource: ruleArn('NightlyFlow'), expected: 'ImplicitlyDenied' },
+  { what: "PutTargets on Step Functions' Batch events rule", action: 'events:PutTargets', resource: ruleArn('StepFunctionsGetEventsForBatchJobsRule'), expected: 'ImplicitlyDenied' },
+  { what: "PassRole alice's Step Functions role to states", action: 'iam:PassRole', resource: alice.sfnRoleArn, context: { 'iam:PassedToService': 'states.amazonaws.com' }, expected: 'Allowed' },
+  { what: "PassRole alice's events role to events", action: 'iam:PassRole', resource: alice.eventsRoleArn, context: { 'iam:PassedToService': 'events.amazonaws.com' }, expected: 'Allowed' },
+  { what: "PassRole alice's Step Functions role to events", action: 'iam:PassRole', resource: alice.sfnRoleArn, context: { 'iam:PassedToService': 'events.amazonaws.com' }, expected: 'ImplicitlyDenied' },
+  { what: "PassRole alice's job role to states", action: 'iam:PassRole', resource: alice.jobRoleArn, context: { 'iam:PassedToService': 'states.amazonaws.com' }, expected: 'ImplicitlyDenied' },
+  { what: "PassRole bob's Step Functions role to states", action: 'iam:PassRole', resource: bob.sfnRoleArn, context: { 'iam:PassedToService': 'states.amazonaws.com' }, expected: 'ImplicitlyDenied' },
+  { what: 'PassRole an admin role to states', action: 'iam:PassRole', resource: `arn:aws:iam::${ACCOUNT}:role/ops/PlatformAdmin`, context: { 'iam:PassedToService': 'states.amazonaws.com' }, expected: 'ImplicitlyDenied' },
+  { what: "GetItem in alice's foreach table (the tasks', not the client's)", action: 'dynamodb:GetItem', resource: alice.sfnTableArn, expected: 'ImplicitlyDenied' },
   // Nothing else.
   { what: 'RunInstances', action: 'ec2:RunInstances', resource: `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/i-0123456789abcdef0`, expected: 'ImplicitlyDenied' },
 ];
@@ -380,6 +411,17 @@ const cappedRows: ActionRow[] = [
   { what: "batch:SubmitJob to bob's queue", action: 'batch:SubmitJob', resource: bob.jobQueueArn, expected: 'ImplicitlyDenied' },
   { what: "iam:PassRole of its own environment's job role to ecs-tasks", action: 'iam:PassRole', resource: alice.jobRoleArn, context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' }, expected: 'Allowed' },
   { what: "iam:PassRole of bob's job role to ecs-tasks", action: 'iam:PassRole', resource: bob.jobRoleArn, context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' }, expected: 'ImplicitlyDenied' },
+  { what: "states:CreateStateMachine under its own environment's prefix", action: 'states:CreateStateMachine', resource: sfnArn('stateMachine:mfenv-alice_NightlyFlow'), expected: 'Allowed' },
+  { what: "states:CreateStateMachine under bob's prefix", action: 'states:CreateStateMachine', resource: sfnArn('stateMachine:mfenv-bob_NightlyFlow'), expected: 'ImplicitlyDenied' },
+  { what: 'states:CreateStateMachine without a prefix', action: 'states:CreateStateMachine', resource: sfnArn('stateMachine:NightlyFlow'), expected: 'ImplicitlyDenied' },
+  { what: "events:PutRule under bob's prefix", action: 'events:PutRule', resource: ruleArn('mfenv-bob_NightlyFlow'), expected: 'ImplicitlyDenied' },
+  { what: "events:PutTargets on Step Functions' Batch events rule", action: 'events:PutTargets', resource: ruleArn('StepFunctionsGetEventsForBatchJobsRule'), expected: 'Allowed' },
+  { what: "dynamodb:UpdateItem in its own environment's foreach table", action: 'dynamodb:UpdateItem', resource: alice.sfnTableArn, expected: 'Allowed' },
+  { what: "dynamodb:UpdateItem in bob's foreach table", action: 'dynamodb:UpdateItem', resource: bob.sfnTableArn, expected: 'ImplicitlyDenied' },
+  { what: "dynamodb:DeleteTable of its own environment's table", action: 'dynamodb:DeleteTable', resource: alice.sfnTableArn, expected: 'ImplicitlyDenied' },
+  { what: "iam:PassRole of its own Step Functions role to states", action: 'iam:PassRole', resource: alice.sfnRoleArn, context: { 'iam:PassedToService': 'states.amazonaws.com' }, expected: 'Allowed' },
+  { what: "iam:PassRole of bob's Step Functions role to states", action: 'iam:PassRole', resource: bob.sfnRoleArn, context: { 'iam:PassedToService': 'states.amazonaws.com' }, expected: 'ImplicitlyDenied' },
+  { what: "iam:PassRole of its own events role to states", action: 'iam:PassRole', resource: alice.eventsRoleArn, context: { 'iam:PassedToService': 'states.amazonaws.com' }, expected: 'ImplicitlyDenied' },
 ];
 
 describe('a role created without the environment tags gets nothing from the boundary', () => {
@@ -469,6 +511,9 @@ describe("alice's job role", () => {
     { what: "ListBucket on alice's bucket", action: 's3:ListBucket', resource: alice.bucketArn, resourceAccount: ACCOUNT, expected: 'Allowed' },
     { what: "GetObject in bob's bucket", action: 's3:GetObject', resource: `${bob.bucketArn}/metaflow/x`, resourceAccount: ACCOUNT, expected: 'ImplicitlyDenied' },
     { what: "SubmitJob to alice's queue", action: 'batch:SubmitJob', resource: alice.jobQueueArn, expected: 'ImplicitlyDenied' },
+    { what: "UpdateItem in alice's foreach table (a scheduled foreach)", action: 'dynamodb:UpdateItem', resource: alice.sfnTableArn, expected: 'Allowed' },
+    { what: "PutItem in bob's foreach table", action: 'dynamodb:PutItem', resource: bob.sfnTableArn, expected: 'ImplicitlyDenied' },
+    { what: "DeleteTable of alice's foreach table", action: 'dynamodb:DeleteTable', resource: alice.sfnTableArn, expected: 'ImplicitlyDenied' },
   ])('$what → $expected', async ({ action, resource, resourceAccount, expected }) => {
     // prepare
     const request: SimulationRequest = {
@@ -479,6 +524,65 @@ describe("alice's job role", () => {
       resourceAccount,
       ...task,
       context: { ...task.context, ...HTTPS },
+    };
+    // act
+    const decision = await evaluate(request);
+    // assess
+    expect(decision).toBe(expected);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Scheduled flows: the role Step Functions runs alice's flows with, and the one EventBridge starts them with.
+// ---------------------------------------------------------------------------------------------------------
+
+describe("alice's scheduling roles", () => {
+  const stateMachine = taggedFor(roleSession(alice.sfnRoleName, 'AROAALICESFN000000001', 'states-session', alice.iamPath), alice, 'alice');
+  const scheduler = taggedFor(roleSession(alice.eventsRoleName, 'AROAALICEEVENTS000001', 'events-session', alice.iamPath), alice, 'alice');
+
+  it.each<{ who: string; trust: object; resource: string; caller: Caller; expected: Decision }>([
+    { who: 'Step Functions of this account, the Step Functions role', trust: sfnRoleTrustPolicy(ACCOUNT), resource: alice.sfnRoleArn, caller: asService({ principal: 'states.amazonaws.com', sourceAccount: ACCOUNT }), expected: 'Allowed' },
+    { who: 'Step Functions of another account, the Step Functions role', trust: sfnRoleTrustPolicy(ACCOUNT), resource: alice.sfnRoleArn, caller: asService({ principal: 'states.amazonaws.com', sourceAccount: OTHER_ACCOUNT }), expected: 'ImplicitlyDenied' },
+    { who: 'EventBridge, the Step Functions role', trust: sfnRoleTrustPolicy(ACCOUNT), resource: alice.sfnRoleArn, caller: asService({ principal: 'events.amazonaws.com', sourceAccount: ACCOUNT }), expected: 'ImplicitlyDenied' },
+    { who: 'EventBridge of this account, the events role', trust: eventsRoleTrustPolicy(ACCOUNT), resource: alice.eventsRoleArn, caller: asService({ principal: 'events.amazonaws.com', sourceAccount: ACCOUNT }), expected: 'Allowed' },
+    { who: 'EventBridge of another account, the events role', trust: eventsRoleTrustPolicy(ACCOUNT), resource: alice.eventsRoleArn, caller: asService({ principal: 'events.amazonaws.com', sourceAccount: OTHER_ACCOUNT }), expected: 'ImplicitlyDenied' },
+    { who: 'alice, the events role', trust: eventsRoleTrustPolicy(ACCOUNT), resource: alice.eventsRoleArn, caller: user('alice', ALICE_ID), expected: 'ImplicitlyDenied' },
+  ])('are assumable: $who → $expected', async ({ trust, resource, caller, expected }) => {
+    // prepare
+    const request: SimulationRequest = { resourcePolicy: trust, action: 'sts:AssumeRole', resource, ...caller };
+    // act
+    const decision = await evaluate(request);
+    // assess
+    expect(decision).toBe(expected);
+  });
+
+  it.each<ActionRow & { as: 'sfn' | 'events' }>([
+    { as: 'sfn', what: "SubmitJob to alice's queue", action: 'batch:SubmitJob', resource: alice.jobQueueArn, expected: 'Allowed' },
+    { as: 'sfn', what: 'SubmitJob with a Metaflow job definition', action: 'batch:SubmitJob', resource: batchArn('job-definition/metaflow_abc:2'), expected: 'Allowed' },
+    { as: 'sfn', what: "SubmitJob to bob's queue", action: 'batch:SubmitJob', resource: bob.jobQueueArn, expected: 'ImplicitlyDenied' },
+    { as: 'sfn', what: 'DescribeJobs', action: 'batch:DescribeJobs', resource: '*', expected: 'Allowed' },
+    { as: 'sfn', what: 'TerminateJob', action: 'batch:TerminateJob', resource: batchArn('job/0123abcd'), expected: 'Allowed' },
+    { as: 'sfn', what: 'PutRule on the managed Batch events rule', action: 'events:PutRule', resource: ruleArn('StepFunctionsGetEventsForBatchJobsRule'), expected: 'Allowed' },
+    { as: 'sfn', what: 'PutRule on any other rule', action: 'events:PutRule', resource: ruleArn('mfenv-alice_NightlyFlow'), expected: 'ImplicitlyDenied' },
+    { as: 'sfn', what: "GetItem in alice's foreach table", action: 'dynamodb:GetItem', resource: alice.sfnTableArn, expected: 'Allowed' },
+    { as: 'sfn', what: "GetItem in bob's foreach table", action: 'dynamodb:GetItem', resource: bob.sfnTableArn, expected: 'ImplicitlyDenied' },
+    { as: 'sfn', what: "GetObject in alice's bucket", action: 's3:GetObject', resource: `${alice.bucketArn}/metaflow/x`, resourceAccount: ACCOUNT, expected: 'ImplicitlyDenied' },
+    { as: 'sfn', what: "PassRole of alice's job role", action: 'iam:PassRole', resource: alice.jobRoleArn, context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' }, expected: 'ImplicitlyDenied' },
+    { as: 'events', what: 'StartExecution of mfenv-alice_NightlyFlow', action: 'states:StartExecution', resource: sfnArn('stateMachine:mfenv-alice_NightlyFlow'), expected: 'Allowed' },
+    { as: 'events', what: "StartExecution of bob's flow", action: 'states:StartExecution', resource: sfnArn('stateMachine:mfenv-bob_NightlyFlow'), expected: 'ImplicitlyDenied' },
+    { as: 'events', what: "StartExecution of the deployment's teardown", action: 'states:StartExecution', resource: sfnArn('stateMachine:mfenv-teardown'), expected: 'ImplicitlyDenied' },
+    { as: 'events', what: 'DeleteStateMachine of mfenv-alice_NightlyFlow', action: 'states:DeleteStateMachine', resource: sfnArn('stateMachine:mfenv-alice_NightlyFlow'), expected: 'ImplicitlyDenied' },
+  ])('$as: $what → $expected', async ({ as, action, resource, resourceAccount, context, expected }) => {
+    // prepare
+    const caller = as === 'sfn' ? stateMachine : scheduler;
+    const request: SimulationRequest = {
+      identity: as === 'sfn' ? sfnRolePolicy(alice) : eventsRolePolicy(alice),
+      boundary,
+      action,
+      resource,
+      resourceAccount,
+      ...caller,
+      context: { ...caller.context, ...HTTPS, ...context },
     };
     // act
     const decision = await evaluate(request);
