@@ -30,6 +30,15 @@ export const UNINSTALL_GUARD_FUNCTION = {
   description: 'Refuses the deletion of the bootstrap stack while environments are live.',
 } as const;
 
+/**
+ * The idle-expiry check: run daily by a schedule the stack creates only when mfenv:idleExpiryDays is set
+ * (infra/idle-expiry.ts); it announces, then tears down, environments no job used for that long.
+ */
+export const IDLE_EXPIRY_FUNCTION = {
+  entry: 'lambdas/ops/idle-expiry.ts',
+  description: 'Announces, then tears down (keeping the bucket), environments with no job for the idle-expiry period.',
+} as const;
+
 export const STATE_MACHINES = {
   provision: { file: 'statemachine/provision.asl.json', description: 'Creates one environment, then marks it READY (or rolls back).' },
   teardown: { file: 'statemachine/teardown.asl.json', description: 'Deletes one environment in the order AWS requires.' },
