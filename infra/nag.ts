@@ -139,6 +139,16 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
     { construct: registry.role, rule: wildcardResource('*'), reason: `${XRAY}.` },
     { construct: bucket.role, rule: wildcardResource('*'), reason: `${XRAY}.` },
     { construct: stack.uninstallGuard.function.role, rule: wildcardResource('*'), reason: `${XRAY}.` },
+    // Idle expiry exists only when mfenv:idleExpiryDays is set (infra/idle-expiry.ts).
+    ...(stack.idleExpiry
+      ? [
+          {
+            construct: stack.idleExpiry.function.role,
+            rule: wildcardResource('*'),
+            reason: `${XRAY}. Batch ListJobs (read-only job summaries of each environment's queue) supports no resource-level permissions either.`,
+          },
+        ]
+      : []),
     { construct: bucket.role, rule: wildcardResource(bucketPattern), reason: `Bucket names are ${prefix}-<environment>-<hash>; ${PER_ENVIRONMENT_NAMES}.` },
     {
       construct: bucket.role,

@@ -14,6 +14,7 @@ import { acknowledgeFindings } from './nag';
 import { publishStatusEventsStatement } from './permissions';
 import { Network } from './network';
 import { createPermissionsBoundary, createRegistryTable } from './registry';
+import { IdleExpiry } from './idle-expiry';
 import { UninstallGuard } from './uninstall-guard';
 import { Workflows, stateMachineName } from './workflows';
 
@@ -29,6 +30,8 @@ export class MfenvStack extends Stack {
   readonly api: Api;
   readonly apiFunction: MfenvFunction;
   readonly uninstallGuard: UninstallGuard;
+  /** Only with mfenv:idleExpiryDays set: off, the stack has no checker and no schedule. */
+  readonly idleExpiry?: IdleExpiry;
 
   constructor(scope: Construct, id: string, props: MfenvStackProps) {
     const { config } = props;
@@ -94,6 +97,15 @@ export class MfenvStack extends Stack {
       table,
       protects: [this.network, this.workflows, this.api, this.apiFunction],
     });
+
+    if (config.idleExpiryDays > 0) {
+      this.idleExpiry = new IdleExpiry(this, 'IdleExpiry', {
+        table,
+        teardownStateMachineArn: teardown.stateMachineArn,
+        idleDays: config.idleExpiryDays,
+        graceDays: config.idleExpiryGraceDays,
+      });
+    }
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the mfenv API (sign requests with SigV4, service execute-api).' });
     new CfnOutput(this, 'Region', { value: this.region, description: 'Region of the API and of every environment.' });
