@@ -154,7 +154,9 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       retryMs: options.retryMs,
       onExecutionEnd: options.onExecutionEnd,
     });
-    const sfn: SfnEndpoint = await startSfnEndpoint(runner);
+    // Every other Step Functions call (Metaflow's scheduled flows, the teardown's cleanup of them) goes on to the
+    // emulator, so they all see one store of state machines (DESIGN §8).
+    const sfn: SfnEndpoint = await startSfnEndpoint(runner, { forwardTo: emulator.endpoint });
     stops.push(() => sfn.stop());
     // Stopped before the endpoint: a step that starts a workflow (the rollback) still finds it while aborting.
     stops.push(() => runner.abortAll());

@@ -4,10 +4,18 @@
  * GetExecutionHistory), so the API handler's and the rollback step's ordinary SFNClient reach it through
  * AWS_ENDPOINT_URL_SFN: not a line of their code differs from AWS. Requests are not authenticated (it
  * listens on loopback only).
+ *
+ * With `forwardTo` (the emulator; local mode sets it), every other request goes there as it came, a plain
+ * HTTP proxy: the state machines Metaflow's `step-functions create` makes (CreateStateMachine,
+ * ListStateMachines, DescribeStateMachine, UpdateStateMachine, TagResource, DeleteStateMachine…), their
+ * executions, and the teardown step's listing and deleting of them all reach one store, the emulator's, as they
+ * would reach one service on AWS. Only calls on the project's own state machines and their executions are
+ * served here; ListStateMachines therefore lists the emulator's, not the project's two (DESIGN §8).
  */
 import { randomUUID } from 'node:crypto';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { STATE_MACHINES, type StateMachineId } from '../../lambdas/steps/catalogue';
 import {
   type ExecutionHistoryEvent,
   type ExecutionRecord,
@@ -195,23 +203,74 @@ function answer(response: ServerResponse, status: number, body: unknown, errorTy
   response.end(text);
 }
 
-async function handle(runner: WorkflowRunner, request: IncomingMessage, response: ServerResponse): Promise<void> {
+/** The operations served here when they name one of the runner's state machines, and the field that names it. */
+const SERVED_OPERATIONS: Record<string, 'stateMachineArn' | 'executionArn'> = {
+  StartExecution: 'stateMachineArn',
+  ListExecutions: 'stateMachineArn',
+  DescribeExecution: 'executionArn',
+  GetExecutionHistory: 'executionArn',
+};
+
+/** `…:execution:<state machine>:<name>` → `…:stateMachine:<state machine>`; a state machine ARN as it is. */
+function stateMachineOf(arn: string): string {
+  if (!arn.includes(':execution:')) return arn;
+  return arn.replace(':execution:', ':stateMachine:').split(':').slice(0, 7).join(':');
+}
+
+/** Whether the request is for the runner: one of its operations, on one of its state machines or their executions. */
+function isForRunner(runner: WorkflowRunner, operation: string, body: Record<string, unknown>): boolean {
+  const field = SERVED_OPERATIONS[operation];
+  if (field === undefined) return false;
+  const arn = body[field];
+  if (typeof arn !== 'string') return true; // the runner answers the protocol error
+  const own = (Object.keys(STATE_MACHINES) as StateMachineId[]).map((id) => runner.stateMachineArn(id));
+  return own.includes(stateMachineOf(arn));
+}
+
+/** Sends the request on to `forwardTo` as it came (method, path, headers, body) and its answer back as it comes. */
+function forward(forwardTo: URL, request: IncomingMessage, text: string, response: ServerResponse): Promise<void> {
+  return new Promise((done) => {
+    const headers = { ...request.headers, host: forwardTo.host, 'content-length': String(Buffer.byteLength(text)) };
+    const onward = httpRequest(
+      { protocol: forwardTo.protocol, hostname: forwardTo.hostname, port: forwardTo.port, method: request.method, path: request.url, headers },
+      (answered) => {
+        response.writeHead(answered.statusCode ?? 502, answered.headers);
+        answered.pipe(response);
+        answered.on('end', () => done());
+      },
+    );
+    onward.on('error', (error) => {
+      answer(response, 502, { __type: 'InternalFailure', message: `The emulator did not answer: ${error.message}` }, 'InternalFailure');
+      done();
+    });
+    onward.end(text);
+  });
+}
+
+async function handle(runner: WorkflowRunner, request: IncomingMessage, response: ServerResponse, forwardTo?: URL): Promise<void> {
   try {
     const target = String(request.headers['x-amz-target'] ?? '');
-    if (request.method !== 'POST' || !target.startsWith(TARGET_PREFIX)) {
-      throw new ProtocolError('UnknownOperationException', 'Expected a POST with an X-Amz-Target header of AWSStepFunctions.<Operation>.');
-    }
     const text = await readBody(request);
     let body: unknown;
     try {
       body = text.length === 0 ? {} : JSON.parse(text);
     } catch {
-      throw new ProtocolError('SerializationException', 'The request body is not JSON.');
+      body = undefined;
     }
+    const operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
+    const forRunner = typeof body === 'object' && body !== null && !Array.isArray(body) && isForRunner(runner, operation, body as Record<string, unknown>);
+    if (forwardTo && !forRunner) {
+      await forward(forwardTo, request, text, response);
+      return;
+    }
+    if (request.method !== 'POST' || !target.startsWith(TARGET_PREFIX)) {
+      throw new ProtocolError('UnknownOperationException', 'Expected a POST with an X-Amz-Target header of AWSStepFunctions.<Operation>.');
+    }
+    if (body === undefined) throw new ProtocolError('SerializationException', 'The request body is not JSON.');
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new ProtocolError('SerializationException', 'The request body must be a JSON object.');
     }
-    answer(response, 200, operate(runner, target.slice(TARGET_PREFIX.length), body as Record<string, unknown>));
+    answer(response, 200, operate(runner, operation, body as Record<string, unknown>));
   } catch (error) {
     if (error instanceof StepFunctionsApiError || error instanceof ProtocolError) {
       const status = error instanceof ProtocolError ? error.status : 400;
@@ -222,9 +281,13 @@ async function handle(runner: WorkflowRunner, request: IncomingMessage, response
   }
 }
 
-/** Serves the runner on 127.0.0.1:port (a free port when none is given). */
-export async function startSfnEndpoint(runner: WorkflowRunner, options: { port?: number } = {}): Promise<SfnEndpoint> {
-  const server: Server = createServer((request, response) => void handle(runner, request, response));
+/**
+ * Serves the runner on 127.0.0.1:port (a free port when none is given); with `forwardTo`, every request not
+ * for the runner's own state machines goes on to that endpoint (the emulator).
+ */
+export async function startSfnEndpoint(runner: WorkflowRunner, options: { port?: number; forwardTo?: string } = {}): Promise<SfnEndpoint> {
+  const forwardTo = options.forwardTo ? new URL(options.forwardTo) : undefined;
+  const server: Server = createServer((request, response) => void handle(runner, request, response, forwardTo));
   await new Promise<void>((listening, failed) => {
     server.once('error', failed);
     server.listen(options.port ?? 0, '127.0.0.1', () => listening());
