@@ -34,6 +34,17 @@ export const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
  */
 const ESM_REQUIRE_SHIM = "import { createRequire as mfenvCreateRequire } from 'node:module'; const require = mfenvCreateRequire(import.meta.url);";
 
+/**
+ * esbuild aliases of the Lambda build only: the SDK's default credential chain is replaced by one that reads
+ * the environment, where Lambda puts the function's credentials (lambdas/core/credentials-from-env.ts), so
+ * the bundles neither carry nor load the providers (SSO, INI, process, IMDS...) a Lambda never uses.
+ * Local mode runs from source and keeps the full chain. Paths are relative to the project root, esbuild's
+ * working directory.
+ */
+export const LAMBDA_ALIASES: Record<string, string> = {
+  '@aws-sdk/credential-provider-node': './lambdas/core/credentials-from-env.ts',
+};
+
 export interface MfenvFunctionProps {
   /** Source file, relative to the repository root; it exports `handler`. */
   entry: string;
@@ -82,6 +93,7 @@ export class MfenvFunction extends NodejsFunction {
         banner: ESM_REQUIRE_SHIM,
         // Bundle the SDK too: the version is the one the lock file pins and tests ran, and only what is used ships.
         externalModules: [],
+        esbuildArgs: { '--alias': Object.entries(LAMBDA_ALIASES).map(([from, to]) => `${from}=${to}`) },
       },
     });
     this.role = role;

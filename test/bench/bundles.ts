@@ -3,16 +3,21 @@
  * each function prints the bundle size (raw and gzipped, as Lambda downloads it zipped) and the time a fresh
  * Node process takes to import it — the median of several runs. A benchmark, not a test: it asserts nothing
  * and its numbers depend on the machine. Run with `npm run bench`.
+ *
+ * It builds every bundle twice, as `cdk synth` does: as deployed, with the Lambda build's aliases
+ * (LAMBDA_ALIASES: the credential chain read from the environment only), and once without them (the SDK's
+ * full default chain). Runs of the two alternate, so a machine getting busier slows both alike; the table
+ * gives both medians and their ratio.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Stack } from 'aws-cdk-lib';
-import { MfenvFunction } from '../../infra/functions';
+import { LAMBDA_ALIASES, MfenvFunction } from '../../infra/functions';
 import { synthesize } from '../infra/synth';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 
 const LOADER = [
   'const started = performance.now();',
@@ -26,31 +31,67 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-function main(): void {
+/** Each function's bundle file, built as `cdk synth` builds it. */
+function bundles(): Map<string, string> {
   const { app, stack, json } = synthesize({}, { bundle: true });
   const functions = stack.node.findAll().filter((construct): construct is MfenvFunction => construct instanceof MfenvFunction);
-  const rows = functions.map((fn) => {
-    const resource = fn.node.defaultChild as import('aws-cdk-lib').CfnElement;
-    const key = json.Resources[Stack.of(fn).getLogicalId(resource)]!.Properties!.Code.S3Key as string;
-    const file = path.join(app.outdir, `asset.${key.replace(/\.zip$/, '')}`, 'index.mjs');
-    const code = readFileSync(file);
-    const importMs = Array.from({ length: RUNS }, () =>
-      Number(
-        execFileSync(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', LOADER, file], {
-          encoding: 'utf8',
-          env: { PATH: process.env.PATH, AWS_REGION: 'us-east-1' },
-        }).trim(),
-      ),
-    );
+  return new Map(
+    functions.map((fn) => {
+      const resource = fn.node.defaultChild as import('aws-cdk-lib').CfnElement;
+      const key = json.Resources[Stack.of(fn).getLogicalId(resource)]!.Properties!.Code.S3Key as string;
+      return [fn.node.id, path.join(app.outdir, `asset.${key.replace(/\.zip$/, '')}`, 'index.mjs')];
+    }),
+  );
+}
+
+/** The same bundles without the Lambda build's aliases: what the functions would ship with the SDK's own chain. */
+function bundlesWithoutAliases(): Map<string, string> {
+  const saved = { ...LAMBDA_ALIASES };
+  for (const name of Object.keys(LAMBDA_ALIASES)) delete LAMBDA_ALIASES[name];
+  try {
+    return bundles();
+  } finally {
+    Object.assign(LAMBDA_ALIASES, saved);
+  }
+}
+
+function importMs(file: string): number {
+  return Number(
+    execFileSync(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', LOADER, file], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, AWS_REGION: 'us-east-1' },
+    }).trim(),
+  );
+}
+
+const kib = (bytes: number) => Math.round(bytes / 1024);
+
+function main(): void {
+  const deployed = bundles();
+  const withoutAliases = bundlesWithoutAliases();
+  const rows = [...deployed].map(([id, file]) => {
+    const plain = withoutAliases.get(id)!;
+    const timesDeployed: number[] = [];
+    const timesPlain: number[] = [];
+    for (let run = 0; run < RUNS; run += 1) {
+      timesPlain.push(importMs(plain));
+      timesDeployed.push(importMs(file));
+    }
+    const ms = median(timesDeployed);
+    const plainMs = median(timesPlain);
     return {
-      function: fn.node.id,
-      'bundle KiB': Math.round(statSync(file).size / 1024),
-      'gzip KiB': Math.round(gzipSync(code).length / 1024),
-      [`import ms (median of ${RUNS})`]: Math.round(median(importMs)),
+      function: id,
+      'bundle KiB': kib(statSync(file).size),
+      'gzip KiB': kib(gzipSync(readFileSync(file)).length),
+      'full-chain KiB': kib(statSync(plain).size),
+      [`import ms (median of ${RUNS})`]: Math.round(ms),
+      'full-chain ms': Math.round(plainMs),
+      ratio: Number((ms / plainMs).toFixed(2)),
     };
   });
-  console.log(`Node ${process.version}, ${process.arch}`);
+  console.log(`Node ${process.version}, ${process.arch}; import time of each bundle as deployed, and with the SDK's full credential chain`);
   console.table(rows);
+  console.log(`Median ratio over the functions: ${median(rows.map((row) => row.ratio)).toFixed(2)} (aliased import time / full-chain import time).`);
 }
 
 main();
