@@ -336,7 +336,16 @@ describe('DELETE /environments/{name}', () => {
       {
         name: `${name}-teardown-2`,
         input: {
-          environment: { name, owner: userArn('alice'), ownerUniqueId: uniqueIdFor(userArn('alice')), spec: { maxVcpus: 8, gpu: true }, generation: 2, purge: false, mode: 'delete' },
+          environment: {
+            name,
+            owner: userArn('alice'),
+            ownerUniqueId: uniqueIdFor(userArn('alice')),
+            // With gpu, the spec carries the GPU families preflight found offered (all of the emulator's).
+            spec: expect.objectContaining({ maxVcpus: 8, gpu: true, gpuInstanceFamilies: ['g4dn', 'g5', 'g6'] }),
+            generation: 2,
+            purge: false,
+            mode: 'delete',
+          },
         },
       },
     ]);
