@@ -51,6 +51,11 @@ export interface ProfileOptions {
   emulatorEndpoint: string;
   /** Flow files copied into the working directory. */
   flows?: string[];
+  /**
+   * More service endpoints of the teammate's machine, as boto3's AWS_ENDPOINT_URL_<SERVICE> variables: scheduled
+   * flows reach Step Functions (local mode's endpoint) and EventBridge (the emulator) through them.
+   */
+  endpoints?: Record<string, string>;
 }
 
 /**
@@ -83,6 +88,7 @@ export function createMetaflowProfile(options: ProfileOptions): MetaflowProfile 
     METAFLOW_PROFILE: options.name,
     AWS_DEFAULT_REGION: EMULATOR_REGION,
     AWS_ENDPOINT_URL_BATCH: options.emulatorEndpoint,
+    ...options.endpoints,
     ...(options.accessRoleArn
       ? assumeRoleProfile(userHome, options.name, options.credentials, options.accessRoleArn, options.emulatorEndpoint)
       : { AWS_ACCESS_KEY_ID: options.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: options.credentials.secretAccessKey }),
