@@ -36,7 +36,7 @@ async function call(endpoint: string, method: string, body?: unknown): Promise<a
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const json = await response.json();
+  const json = (await response.json()) as { message?: string; faults?: Fault[] } & Fault;
   if (!response.ok) throw new Error(`The emulator refused ${method} /_mfenv/faults (HTTP ${response.status}): ${json.message}`);
   return json;
 }

@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchClient, DescribeComputeEnvironmentsCommand, DescribeJobQueuesCommand } from '@aws-sdk/client-batch';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { DeleteSubnetCommand, DescribeSubnetsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeSubnetsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   CreateInstanceProfileCommand,
   CreateRoleCommand,
