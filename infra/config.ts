@@ -48,6 +48,10 @@ export interface MfenvConfig {
   idleExpiryDays: number;
   /** Idle expiry: days between the announcement and the teardown. */
   idleExpiryGraceDays: number;
+  /** CloudWatch alarms on failed workflow executions and API 5xx (infra/alarms.ts); off by default, as alarms bill by the month. */
+  alarms: boolean;
+  /** SNS topic the alarms notify (only with `alarms`). */
+  alarmTopicArn?: string;
 }
 
 /** Context keys, so README, cdk.json and this file agree on the spelling. */
@@ -72,6 +76,8 @@ export const CONTEXT = {
   gpuInstanceFamilies: 'mfenv:gpuInstanceFamilies',
   idleExpiryDays: 'mfenv:idleExpiryDays',
   idleExpiryGraceDays: 'mfenv:idleExpiryGraceDays',
+  alarms: 'mfenv:alarms',
+  alarmTopicArn: 'mfenv:alarmTopicArn',
 } as const satisfies Record<keyof MfenvConfig, string>;
 
 /**
@@ -104,6 +110,7 @@ export const DEFAULT_CONFIG: MfenvConfig = {
   gpuInstanceFamilies: SETTING_DEFAULTS.gpuInstanceFamilies.split(','),
   idleExpiryDays: Number(SETTING_DEFAULTS.idleExpiryDays),
   idleExpiryGraceDays: Number(SETTING_DEFAULTS.idleExpiryGraceDays),
+  alarms: false,
 };
 
 /** A deploy-time setting is wrong. The message names the context key and what it accepts. */
@@ -151,6 +158,7 @@ const ORGANIZATION_ID_PATTERN = /^o-[a-z0-9]{10,32}$/;
 const VPC_ID_PATTERN = /^vpc-[0-9a-f]{8,17}$/;
 const CIDR_PATTERN = /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/;
 const AVAILABILITY_ZONE_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d[a-z]$/;
+const SNS_TOPIC_ARN_PATTERN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$/;
 const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 /** An IAM user or role ARN pattern as ArnLike reads it: `*` and `?` anywhere in the name or path. */
 const PRINCIPAL_ARN_PATTERN = /^arn:(aws[a-z-]*|\*):iam::(\d{12}|\*):(user|role|root|\*)([\w+=,.@/*?-]*)$/;
@@ -327,7 +335,12 @@ export function readConfig(node: Pick<Node, 'tryGetContext'>): MfenvConfig {
     gpuInstanceFamilies: gpuInstanceFamilies(read),
     idleExpiryDays: integer(read, 'idleExpiryDays', 0, IDLE_EXPIRY_MAX_DAYS, DEFAULT_CONFIG.idleExpiryDays),
     idleExpiryGraceDays: integer(read, 'idleExpiryGraceDays', 1, IDLE_EXPIRY_MAX_GRACE_DAYS, DEFAULT_CONFIG.idleExpiryGraceDays),
+    alarms: flag(read, 'alarms', DEFAULT_CONFIG.alarms),
+    alarmTopicArn: text(read, 'alarmTopicArn', SNS_TOPIC_ARN_PATTERN, 'an SNS topic ARN like arn:aws:sns:us-east-1:123456789012:mfenv-alarms'),
   };
+  if (config.alarmTopicArn && !config.alarms) {
+    throw new ConfigError(`Context ${CONTEXT.alarmTopicArn} is set but ${CONTEXT.alarms} is not true: there would be no alarm to notify it. Set ${CONTEXT.alarms}=true, or leave the topic out.`);
+  }
 
   const trustLength = longestAccessRoleTrust(config.admins);
   if (trustLength > TRUST_POLICY_MAX_LENGTH) {

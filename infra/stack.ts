@@ -6,6 +6,7 @@
 import { type App, CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
+import { Alarms } from './alarms';
 import { Api } from './api';
 import { ConfigError, CONTEXT, type MfenvConfig, readConfig } from './config';
 import { API_FUNCTION } from '../lambdas/steps/catalogue';
@@ -106,6 +107,9 @@ export class MfenvStack extends Stack {
         graceDays: config.idleExpiryGraceDays,
       });
     }
+
+    // Off by default: alarms bill by the month (infra/alarms.ts).
+    if (config.alarms) new Alarms(this, 'Alarms', { stateMachines: this.workflows.stateMachines, api: this.api.restApi, topicArn: config.alarmTopicArn });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the mfenv API (sign requests with SigV4, service execute-api).' });
     new CfnOutput(this, 'Region', { value: this.region, description: 'Region of the API and of every environment.' });
