@@ -48,6 +48,8 @@ def _bucket_policy_not_evaluated(self, action, resource):
 FakeBucket.get_permission = _bucket_policy_not_evaluated
 
 import moto_quotas  # noqa: E402,F401  EC2 Spot vCPU quotas in Service Quotas, set over HTTP (see moto_quotas.py)
+import moto_batch_updates  # noqa: E402,F401  UpdateComputeEnvironment applies computeResources as AWS does (see moto_batch_updates.py)
+import moto_batch_status  # noqa: E402,F401  compute environments reported INVALID on request, as AWS reports them (see moto_batch_status.py)
 
 # Fault injection (POST /_mfenv/faults, moto_faults.py), in front of everything above: last installed.
 import moto_faults  # noqa: E402

@@ -4,17 +4,11 @@
  * profile yet is disabled, deleted and created again once, and the environment becomes READY; when the
  * re-created one goes INVALID too, the create is rolled back, CREATE_FAILED with a reason that says so.
  *
- * moto's DescribeComputeEnvironments always answers status VALID (moto/batch/models.py) and nothing makes it
- * answer otherwise, so the answers' status and statusReason for one compute environment (only those) are
- * replaced in-process, after the request went to the emulator: the step handlers run in this process in local
- * mode, over their ordinary SDK clients. Creating, disabling and deleting stay the emulator's.
+ * moto reports every compute environment VALID; the emulator wrapper (infra/local/moto_batch_status.py) makes
+ * the next compute environments created under a name report INVALID with AWS's reason until they are deleted,
+ * over HTTP (POST /_mfenv/batch-status), so the step handlers read it through their ordinary SDK clients.
  */
-import {
-  BatchClient,
-  type ComputeEnvironmentDetail,
-  DeleteComputeEnvironmentCommand,
-  DescribeComputeEnvironmentsCommand,
-} from '@aws-sdk/client-batch';
+import { BatchClient, DescribeComputeEnvironmentsCommand } from '@aws-sdk/client-batch';
 import { emulatorClientConfig } from '../../infra/local/bootstrap';
 import type { LocalUser } from '../../infra/local/runtime';
 import { namesFor } from '../../lambdas/core/naming';
@@ -50,26 +44,16 @@ function computeEnvironmentNameOf(environmentName: string): string {
 }
 
 /**
- * Makes AWS Batch report the compute environment INVALID for IAM_REASON: `once`, until it has been deleted
- * (the re-created one is VALID, as IAM has caught up by then), or `always`. Undone by the returned function.
+ * Makes AWS Batch report the next `creations` compute environments of that name INVALID for IAM_REASON until
+ * each is deleted: 1 = the first one only (the re-created one is VALID, as IAM has caught up by then).
  */
-function invalidComputeEnvironment(computeEnvironmentName: string, how: 'once' | 'always'): () => void {
-  const send = BatchClient.prototype.send;
-  let deleted = false;
-  const spy = jest.spyOn(BatchClient.prototype, 'send').mockImplementation(async function (this: BatchClient, ...args: unknown[]) {
-    const command = args[0];
-    if (command instanceof DeleteComputeEnvironmentCommand && command.input.computeEnvironment === computeEnvironmentName) deleted = true;
-    const output = await (send as (...a: unknown[]) => Promise<unknown>).apply(this, args);
-    if (command instanceof DescribeComputeEnvironmentsCommand && (how === 'always' || !deleted)) {
-      for (const detail of (output as { computeEnvironments?: ComputeEnvironmentDetail[] }).computeEnvironments ?? []) {
-        if (detail.computeEnvironmentName === computeEnvironmentName && detail.status === 'VALID') {
-          Object.assign(detail, { status: 'INVALID', statusReason: IAM_REASON });
-        }
-      }
-    }
-    return output;
+async function invalidComputeEnvironment(computeEnvironmentName: string, creations: 1 | 2): Promise<void> {
+  const response = await fetch(`${local.local.emulatorEndpoint}/_mfenv/batch-status`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ computeEnvironment: computeEnvironmentName, status: 'INVALID', statusReason: IAM_REASON, creations }),
   });
-  return () => spy.mockRestore();
+  expect(response.status).toBe(201);
 }
 
 const executionsOf = (name: string) =>
@@ -81,18 +65,13 @@ const executionsOf = (name: string) =>
 describe('a compute environment AWS Batch makes INVALID for an instance profile it cannot see yet', () => {
   it('is re-created once, and the environment becomes READY', async () => {
     // prepare
-    const restore = invalidComputeEnvironment(computeEnvironmentNameOf('erin'), 'once');
+    await invalidComputeEnvironment(computeEnvironmentNameOf('erin'), 1);
 
     // act
-    let ready;
-    try {
-      const created = await asAlice.post('/environments', { name: 'erin', maxVcpus: 4, gpu: false });
-      expect(created.status).toBe(202);
-      ready = await waitWhile(asAlice, 'erin', 'CREATING');
-      await local.local.runner.settled();
-    } finally {
-      restore();
-    }
+    const created = await asAlice.post('/environments', { name: 'erin', maxVcpus: 4, gpu: false });
+    expect(created.status).toBe(202);
+    const ready = await waitWhile(asAlice, 'erin', 'CREATING');
+    await local.local.runner.settled();
 
     // assess: READY, through the re-create path exactly once
     expect(ready.json).toMatchObject({ name: 'erin', status: 'READY', statusReason: null });
@@ -113,18 +92,13 @@ describe('a compute environment AWS Batch makes INVALID for an instance profile 
 
   it('going INVALID again once re-created, the create is rolled back, CREATE_FAILED, saying it was re-created once and why', async () => {
     // prepare
-    const restore = invalidComputeEnvironment(computeEnvironmentNameOf('frank'), 'always');
+    await invalidComputeEnvironment(computeEnvironmentNameOf('frank'), 2);
 
     // act
-    let failed;
-    try {
-      const created = await asAlice.post('/environments', { name: 'frank', maxVcpus: 4, gpu: false });
-      expect(created.status).toBe(202);
-      failed = await waitWhile(asAlice, 'frank', 'CREATING');
-      await local.local.runner.settled();
-    } finally {
-      restore();
-    }
+    const created = await asAlice.post('/environments', { name: 'frank', maxVcpus: 4, gpu: false });
+    expect(created.status).toBe(202);
+    const failed = await waitWhile(asAlice, 'frank', 'CREATING');
+    await local.local.runner.settled();
 
     // assess: rolled back after a single re-create, with a reason naming both the re-create and AWS's cause
     expect(failed.json).toMatchObject({ name: 'frank', status: 'CREATE_FAILED' });
