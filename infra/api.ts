@@ -13,7 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { z } from 'zod';
 import { problemTypeOf } from '../lambdas/api/http';
-import { createRequestSchema } from '../lambdas/core/environment';
+import { createRequestSchema, updateRequestSchema } from '../lambdas/core/environment';
 import { LOG_RETENTION } from './functions';
 
 export interface ApiProps {
@@ -40,6 +40,12 @@ export const API_THROTTLING = { rateLimit: 25, burstLimit: 50 };
 export function createRequestJsonSchema(maxVcpusCeiling: number): Record<string, unknown> {
   const schema = z.toJSONSchema(createRequestSchema(maxVcpusCeiling), { target: 'draft-4', io: 'input' }) as Record<string, unknown>;
   return { ...schema, title: 'CreateEnvironmentRequest' };
+}
+
+/** The JSON schema (draft 4) of PATCH /environments/{name}, from the zod schema. */
+export function updateRequestJsonSchema(maxVcpusCeiling: number): Record<string, unknown> {
+  const schema = z.toJSONSchema(updateRequestSchema(maxVcpusCeiling), { target: 'draft-4', io: 'input' }) as Record<string, unknown>;
+  return { ...schema, title: 'UpdateEnvironmentRequest' };
 }
 
 /** One API Gateway-generated answer, rewritten as an RFC 9457 problem. */
@@ -247,6 +253,13 @@ export class Api extends Construct {
       schema: createRequestJsonSchema(props.maxVcpusCeiling) as apigateway.JsonSchema,
     });
 
+    const updateRequest = this.restApi.addModel('UpdateEnvironmentRequest', {
+      modelName: 'UpdateEnvironmentRequest',
+      contentType: 'application/json',
+      description: 'Body of PATCH /environments/{name}.',
+      schema: updateRequestJsonSchema(props.maxVcpusCeiling) as apigateway.JsonSchema,
+    });
+
     const integration = new apigateway.LambdaIntegration(props.handler, { proxy: true, allowTestInvoke: false });
     const withName = { requestValidator: checkParameters, requestParameters: { 'method.request.path.name': true } };
 
@@ -259,6 +272,11 @@ export class Api extends Construct {
     });
     const environment = environments.addResource('{name}');
     environment.addMethod('GET', integration, withName);
+    environment.addMethod('PATCH', integration, {
+      requestValidator: checkBodyAndParameters,
+      requestModels: { 'application/json': updateRequest },
+      requestParameters: { ...withName.requestParameters, 'method.request.header.Idempotency-Key': false },
+    });
     environment.addMethod('DELETE', integration, {
       ...withName,
       requestParameters: { ...withName.requestParameters, 'method.request.querystring.purge': false },

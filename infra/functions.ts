@@ -174,7 +174,7 @@ export function bindRegistry(fn: MfenvFunction, table: dynamodb.ITable, access: 
  */
 export function bindStateMachine(
   fn: MfenvFunction,
-  setting: Extract<SettingName, 'provisionStateMachineArn' | 'teardownStateMachineArn'>,
+  setting: Extract<SettingName, 'provisionStateMachineArn' | 'teardownStateMachineArn' | 'updateStateMachineArn'>,
   stateMachineArn: string,
   options: { describeExecutionsOf?: string } = {},
 ): void {

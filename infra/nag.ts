@@ -26,7 +26,7 @@ const XRAY = 'X-Ray (tracing is on) grants xray:PutTraceSegments and PutTelemetr
 
 export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledgement[] {
   const { registry, bucket, iam, network, batch, scheduling } = stack.workflows.stepFunctions;
-  const { provision, teardown } = stack.workflows.stateMachines;
+  const { provision, teardown, update } = stack.workflows.stateMachines;
   // An environment-agnostic stack shows pseudo parameters; one with an account and region (mfenv:vpcId) the values.
   const partition = shown(stack.partition, 'Partition');
   const account = shown(stack.account, 'AccountId');
@@ -200,7 +200,7 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
     {
       construct: batch.role,
       rule: wildcardResource(`${batchArn}:compute-environment/${prefix}-*`),
-      reason: `Compute environments are ${prefix}-<environment>; ${PER_ENVIRONMENT_NAMES}.`,
+      reason: `Compute environments are ${prefix}-<environment>, or ${prefix}-<environment>_r<generation> once a resize replaced it; ${PER_ENVIRONMENT_NAMES}.`,
     },
     {
       construct: batch.role,
@@ -223,14 +223,14 @@ export function acknowledgements(stack: MfenvStack, prefix: string): Acknowledge
         'EC2 DescribeInstanceTypeOfferings and DescribeSubnets (held to the stack\'s region by ec2:Region), Batch DescribeComputeEnvironments and ' +
         'DescribeJobQueues (counted against the regional limit); none of these supports resource-level permissions.',
     },
-    ...(['provision', 'teardown'] as const).map((machineId) => ({
+    ...(['provision', 'teardown', 'update'] as const).map((machineId) => ({
       construct: stack.apiFunction.role,
       rule: wildcardResource(`${executionsArn}:${stateMachineName(stack.stackName, machineId)}:*`),
       reason:
         `states:DescribeExecution and GetExecutionHistory only, on the executions of the ${machineId} state machine: a DELETE looks up whether the workflow an environment waits on still runs, and a GET which step it is in (progress). ` +
         'Executions are named at run time (<environment>-<kind>-<generation>); the pattern matches no other state machine.',
     })),
-    ...[provision, teardown].map((machine) => ({
+    ...[provision, teardown, update].map((machine) => ({
       construct: machine.role,
       rule: wildcardResource('*'),
       reason: `${XRAY}. Logging to CloudWatch Logs needs the log-delivery actions (logs:CreateLogDelivery, PutResourcePolicy, ...), which support no resource-level permissions.`,

@@ -55,7 +55,7 @@ export class MfenvStack extends Stack {
       boundaryArn: boundary.managedPolicyArn,
       batchServiceRoleArn: config.batchServiceRoleArn,
     });
-    const { provision, teardown } = this.workflows.stateMachines;
+    const { provision, teardown, update } = this.workflows.stateMachines;
 
     this.apiFunction = new MfenvFunction(this, 'ApiHandler', {
       entry: API_FUNCTION.entry,
@@ -71,6 +71,10 @@ export class MfenvStack extends Stack {
     });
     bindStateMachine(this.apiFunction, 'teardownStateMachineArn', teardown.stateMachineArn, {
       describeExecutionsOf: stateMachineName(this.stackName, 'teardown'),
+    });
+    // PATCH starts the update workflow; GET shows its progress, and DELETE checks whether it still runs.
+    bindStateMachine(this.apiFunction, 'updateStateMachineArn', update.stateMachineArn, {
+      describeExecutionsOf: stateMachineName(this.stackName, 'update'),
     });
     this.apiFunction
       .setSetting('maxVcpusCeiling', String(config.maxVcpusCeiling))

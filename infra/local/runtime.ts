@@ -165,6 +165,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     Object.assign(process.env, bootstrap.env, {
       [SETTING.provisionStateMachineArn]: runner.stateMachineArn('provision'),
       [SETTING.teardownStateMachineArn]: runner.stateMachineArn('teardown'),
+      [SETTING.updateStateMachineArn]: runner.stateMachineArn('update'),
       AWS_ENDPOINT_URL_SFN: sfn.endpoint,
     });
     resetClients();

@@ -11,7 +11,7 @@
 import * as z from 'zod';
 import { API_STAGE, GATEWAY_PROBLEMS, type GatewayProblem } from '../../infra/api';
 import { PrincipalArn } from '../core/access';
-import { EnvironmentName, EnvironmentResource, MetaflowConfig, createRequestSchema } from '../core/environment';
+import { EnvironmentName, EnvironmentResource, MetaflowConfig, createRequestSchema, updateRequestSchema } from '../core/environment';
 import { HTTP_ERRORS } from '../core/errors';
 import { SETTING_DEFAULTS } from '../core/settings';
 import { problemTypeOf } from './http';
@@ -115,6 +115,10 @@ interface OperationSpec {
   success: { status: 200 | 202; description: string; schema: string; headers: Record<string, { required: boolean }> };
   /** The errors the route's handler (through the middleware) may answer with, by name (HTTP_ERRORS gives status and title). */
   errors: string[];
+  /** Routes that read a body: its schema in components.schemas, and examples. */
+  requestBody?: { schema: string; examples: Record<string, { summary: string; value: Json }> };
+  /** Other successful answers (a PATCH with nothing to start answers 200). */
+  alsoSuccess?: { status: 200; description: string; schema: string };
 }
 
 const ALWAYS = { required: true };
@@ -137,6 +141,13 @@ const OPERATIONS: Record<string, OperationSpec> = {
       description: 'Accepted: the environment is CREATING.',
       schema: 'Environment',
       headers: { Location: ALWAYS, 'Retry-After': ALWAYS, [REPLAYED_HEADER]: SOMETIMES },
+    },
+    requestBody: {
+      schema: 'CreateEnvironmentRequest',
+      examples: {
+        smallest: { summary: 'Just a name', value: { name: 'alice' } },
+        cpuOnly: { summary: 'At most 16 vCPUs, no GPU families', value: { name: 'alice-cpu', maxVcpus: 16, gpu: false } },
+      },
     },
     errors: [
       'ValidationError',
@@ -171,6 +182,43 @@ const OPERATIONS: Record<string, OperationSpec> = {
     parameters: ['EnvironmentName'],
     success: { status: 200, description: 'The environment.', schema: 'Environment', headers: {} },
     errors: ['ValidationError', 'EnvironmentNotFoundError'],
+  },
+  'PATCH /environments/{name}': {
+    operationId: 'updateEnvironment',
+    summary: 'Resize an environment',
+    description:
+      'Changes maxVcpus, gpu or scheduling of a READY environment (validated as in a create; at least one field): records it ' +
+      'UPDATING and starts the update workflow; poll the Location until it is READY again with the new spec, or READY with ' +
+      'the previous one and a statusReason saying why the change failed (it is undone). The queue, bucket and configuration ' +
+      'stay usable meanwhile. A larger maxVcpus or GPUs turned on pass the same preflight as a create. Nothing to change: 200 ' +
+      'and nothing started. idleExpiryExempt (admins only, 403 otherwise) is recorded at once and starts nothing. ' +
+      '409 unless READY.',
+    parameters: ['EnvironmentName', 'IdempotencyKey'],
+    requestBody: {
+      schema: 'UpdateEnvironmentRequest',
+      examples: {
+        moreVcpus: { summary: 'Up to 32 vCPUs', value: { maxVcpus: 32 } },
+        gpuOff: { summary: 'CPU instances only, scheduled flows on', value: { gpu: false, scheduling: true } },
+      },
+    },
+    success: {
+      status: 202,
+      description: 'Accepted: the environment is UPDATING.',
+      schema: 'Environment',
+      headers: { Location: ALWAYS, 'Retry-After': ALWAYS, [REPLAYED_HEADER]: SOMETIMES },
+    },
+    alsoSuccess: { status: 200, description: 'Nothing to start: the environment unchanged, or only idleExpiryExempt recorded.', schema: 'Environment' },
+    errors: [
+      'ValidationError',
+      'ForbiddenError',
+      'EnvironmentNotFoundError',
+      'EnvironmentStateConflictError',
+      'SpotQuotaZeroError',
+      'DeploymentMisconfiguredError',
+      'UnsupportedMediaTypeError',
+      'IdempotencyKeyReuseError',
+      'WorkflowUnavailableError',
+    ],
   },
   'DELETE /environments/{name}': {
     operationId: 'deleteEnvironment',
@@ -313,6 +361,16 @@ function operationOf(route: Route, spec: OperationSpec): Json {
       },
     ],
   ];
+  if (spec.alsoSuccess) {
+    responses.push([
+      String(spec.alsoSuccess.status),
+      {
+        description: spec.alsoSuccess.description,
+        headers: responseHeaders([[REPLAYED_HEADER, SOMETIMES]]),
+        content: { 'application/json': { schema: ref('schemas', spec.alsoSuccess.schema) } },
+      },
+    ]);
+  }
   for (const [status, answer] of errorAnswersOf(route, spec)) {
     const headers = [...answer.headers].map(([name, count]) => [name, { required: count === answer.answers }] as [string, { required: boolean }]);
     responses.push([
@@ -337,20 +395,17 @@ function operationOf(route: Route, spec: OperationSpec): Json {
       ? {
           requestBody: {
             required: true,
-            content: {
-              'application/json': {
-                schema: ref('schemas', 'CreateEnvironmentRequest'),
-                examples: {
-                  smallest: { summary: 'Just a name', value: { name: 'alice' } },
-                  cpuOnly: { summary: 'At most 16 vCPUs, no GPU families', value: { name: 'alice-cpu', maxVcpus: 16, gpu: false } },
-                },
-              },
-            },
+            content: { 'application/json': { schema: ref('schemas', requestBodyOf(spec).schema), examples: requestBodyOf(spec).examples } },
           },
         }
       : {}),
     responses: Object.fromEntries(responses.sort(byStatus)),
   };
+}
+
+function requestBodyOf(spec: OperationSpec): NonNullable<OperationSpec['requestBody']> {
+  if (!spec.requestBody) throw new Error(`${spec.operationId} reads a JSON body but describes none in lambdas/api/openapi.ts.`);
+  return spec.requestBody;
 }
 
 /** A zod schema as an OpenAPI 3.1 (JSON Schema 2020-12) schema object, without the keywords a component must not carry. */
@@ -415,7 +470,10 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
     paths,
     components: {
       schemas: {
-        ...componentSchemas({ CreateEnvironmentRequest: createRequestSchema(maxVcpusCeiling) }, 'input'),
+        ...componentSchemas(
+          { CreateEnvironmentRequest: createRequestSchema(maxVcpusCeiling), UpdateEnvironmentRequest: updateRequestSchema(maxVcpusCeiling) },
+          'input',
+        ),
         ...componentSchemas({ Environment: EnvironmentResource, EnvironmentList, MetaflowConfig, Problem }, 'output'),
       },
       parameters: {
@@ -445,7 +503,8 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
           name: headerName(IDEMPOTENCY_HEADER),
           in: 'header',
           required: false,
-          description: 'Makes a retried POST safe: the same key with the same body gets the same answer; with another body, 422. A UUID does.',
+          description:
+            'Makes a retried POST or PATCH safe: the same key with the same request gets the same answer; with another, 422. A UUID does.',
           schema: jsonSchemaOf(IdempotencyKey, 'input'),
         },
       },

@@ -8,7 +8,7 @@
 import { MethodNotAllowedError, RouteNotFoundError } from '../core/errors';
 import type { ApiRequest, ApiResult } from './http';
 
-export type Method = 'GET' | 'POST' | 'DELETE';
+export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 export interface Route {
   method: Method;

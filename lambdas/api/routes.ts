@@ -12,6 +12,7 @@ import {
   getEnvironmentFor,
   listEnvironmentsFor,
   progressOf,
+  updateEnvironment,
 } from '../core/environments';
 import { parseOrThrow } from '../core/validation';
 import { type ApiRequest, jsonResult } from './http';
@@ -87,6 +88,25 @@ export const ROUTES: readonly Route[] = [
       return jsonResult(202, await resourceOf(record), {
         Location: locationOf(record.name),
         ...(pending ? { 'Retry-After': String(RETRY_AFTER_SECONDS) } : {}),
+      });
+    },
+  },
+  {
+    method: 'PATCH',
+    pattern: '/environments/{name}',
+    jsonBody: true,
+    handle: async (request) => {
+      queryOf(request, QUERY.none, []);
+      const name = nameOf(request);
+      // The key covers the environment too: the same body sent to two environments is two requests.
+      return withIdempotency(request.caller, idempotencyKeyOf(request.headers), { patch: name, body: request.body }, async () => {
+        const { record, started } = await updateEnvironment(request.caller, name, request.body);
+        // Started: 202 like POST, and no progress (the answer may be stored for replay). Otherwise it is done: 200.
+        if (!started) return jsonResult(200, await resourceOf(record));
+        return jsonResult(202, toEnvironmentResource(record), {
+          Location: locationOf(record.name),
+          'Retry-After': String(RETRY_AFTER_SECONDS),
+        });
       });
     },
   },

@@ -8,11 +8,11 @@ import { PrincipalArn } from './access';
 /** `^[a-z][a-z0-9-]{1,30}[a-z0-9]$`: 3 to 32 characters, safe in every AWS name it ends up in. */
 export const ENVIRONMENT_NAME_PATTERN = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
 
-export const EnvironmentStatus = z.enum(['CREATING', 'READY', 'CREATE_FAILED', 'DELETING', 'DELETED', 'DELETE_FAILED']);
+export const EnvironmentStatus = z.enum(['CREATING', 'READY', 'CREATE_FAILED', 'DELETING', 'DELETED', 'DELETE_FAILED', 'UPDATING']);
 export type EnvironmentStatus = z.infer<typeof EnvironmentStatus>;
 
 /** Statuses in which an environment holds (or may hold) AWS resources and so counts against quotas. */
-export const LIVE_STATUSES: readonly EnvironmentStatus[] = ['CREATING', 'READY', 'CREATE_FAILED', 'DELETING', 'DELETE_FAILED'];
+export const LIVE_STATUSES: readonly EnvironmentStatus[] = ['CREATING', 'READY', 'CREATE_FAILED', 'DELETING', 'DELETE_FAILED', 'UPDATING'];
 
 export const EnvironmentName = z
   .string()
@@ -56,6 +56,36 @@ export function createRequestSchema(maxVcpusCeiling: number) {
     .strict();
 }
 export type CreateRequest = z.infer<ReturnType<typeof createRequestSchema>>;
+
+/** The fields of PATCH /environments/{name}: what a resize may change, and the admin's idle-expiry exemption. */
+export const UPDATE_FIELDS = ['maxVcpus', 'gpu', 'scheduling', 'idleExpiryExempt'] as const;
+
+/**
+ * Body of PATCH /environments/{name}: any of the spec's fields, checked as in a create (same ceiling, same
+ * messages) but with no defaults, since a field left out keeps its value. At least one field; unknown fields
+ * are rejected (strict). `idleExpiryExempt` is an admin's (the service checks who sends it).
+ */
+export function updateRequestSchema(maxVcpusCeiling: number) {
+  return z
+    .object({
+      maxVcpus: z
+        .number({ error: 'must be a whole number' })
+        .int('must be a whole number')
+        .min(1, 'must be at least 1')
+        .max(maxVcpusCeiling, `must be at most ${maxVcpusCeiling}, the ceiling set for this deployment`)
+        .optional(),
+      gpu: z.boolean({ error: 'must be true or false' }).optional(),
+      scheduling: z.boolean({ error: 'must be true or false' }).optional(),
+      idleExpiryExempt: z.boolean({ error: 'must be true or false' }).optional(),
+    })
+    .strict()
+    .refine((body) => UPDATE_FIELDS.some((field) => body[field] !== undefined), {
+      message: `must name at least one of ${UPDATE_FIELDS.join(', ')}`,
+    })
+    // The same rule for JSON Schema readers (API Gateway's model, the OpenAPI document), which see no refine.
+    .meta({ minProperties: 1 });
+}
+export type UpdateRequest = z.infer<ReturnType<typeof updateRequestSchema>>;
 
 export const Resources = z.object({
   bucket: z.string(),
@@ -109,6 +139,16 @@ export const EnvironmentRecord = z.object({
   idleExpiryAnnouncedAt: z.string().nullable().optional(),
   /** Set by an admin: idle expiry never touches this environment. */
   idleExpiryExempt: z.boolean().optional(),
+  /**
+   * While UPDATING: the spec the PATCH asked for (`spec` keeps the one in force until the update succeeds). The
+   * update workflow's steps that remove something act only when their input carries exactly this spec.
+   */
+  pendingSpec: Spec.nullable().optional(),
+  /**
+   * Which compute environment is the environment's: absent, the one named after it; n, the one an update at
+   * generation n made in its place (naming.namesFor), when AWS could not change instance types in place.
+   */
+  computeEnvironmentRevision: z.number().int().min(1).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -124,7 +164,7 @@ export const Progress = z.object({
 });
 export type Progress = z.infer<typeof Progress>;
 
-/** The environment as the API shows it (DESIGN §4). `config` only when READY; `progress` only while a workflow runs. */
+/** The environment as the API shows it (DESIGN §4). `config` only when READY or UPDATING; `progress` only while a workflow runs. */
 export const EnvironmentResource = z.object({
   name: EnvironmentName,
   owner: z.string(),
@@ -152,7 +192,8 @@ export function toEnvironmentResource(record: EnvironmentRecord, progress?: Prog
     region: record.region,
     spec: record.spec,
     resources: record.resources,
-    ...(record.status === 'READY' && record.config ? { config: record.config } : {}),
+    // While UPDATING the queue and bucket stay as they are, so the configuration in force is still the one to use.
+    ...((record.status === 'READY' || record.status === 'UPDATING') && record.config ? { config: record.config } : {}),
     ...(record.retainedBucket ? { retainedBucket: record.retainedBucket } : {}),
     ...(progress ? { progress } : {}),
     ...(record.warnings?.length ? { warnings: record.warnings } : {}),
@@ -171,9 +212,14 @@ export const WorkflowEnvironment = z.object({
   generation: z.number().int().min(1),
   /** Teardown only: delete the bucket's data too. */
   purge: z.boolean().default(false),
-  /** Teardown only: "delete" ends in DELETED, "rollback" (a failed create) ends in CREATE_FAILED. */
-  mode: z.enum(['delete', 'rollback']).default('delete'),
+  /**
+   * Teardown: "delete" ends in DELETED, "rollback" (a failed create) ends in CREATE_FAILED. "update": the
+   * update workflow (spec is the one asked for), which may remove only what the resize replaces.
+   */
+  mode: z.enum(['delete', 'rollback', 'update']).default('delete'),
   /** Rollback only: why the create failed, kept as the statusReason. */
   reason: z.string().optional(),
+  /** The compute environment to act on, as the record's computeEnvironmentRevision (absent: the original one). */
+  computeEnvironmentRevision: z.number().int().min(1).optional(),
 });
 export type WorkflowEnvironment = z.infer<typeof WorkflowEnvironment>;

@@ -23,10 +23,15 @@ import {
   type EnvironmentStatus,
   type MetaflowConfig,
   type Progress,
+  type Spec,
+  UPDATE_FIELDS,
+  type UpdateRequest,
   WorkflowEnvironment,
   createRequestSchema,
+  updateRequestSchema,
 } from './environment';
 import {
+  BatchLimitReachedError,
   EnvironmentNotFoundError,
   EnvironmentStateConflictError,
   ForbiddenError,
@@ -38,7 +43,7 @@ import {
 import { logger } from './logger';
 import { recordEnvironmentCreated } from './metrics';
 import { executionName, namesFor, resourcesOf } from './naming';
-import { preflight } from './preflight';
+import { judge, preflight, readFacts } from './preflight';
 import { type HistoryReading, type WorkflowKind, readHistory } from './progress';
 import * as registry from './registry';
 import { currentDeployment, settings } from './settings';
@@ -109,12 +114,14 @@ const CONFIG_ADVICE: Record<EnvironmentStatus, string> = {
   DELETING: 'it is being deleted; create it again once it is DELETED.',
   DELETED: 'it has been deleted; create it again to get a new configuration.',
   DELETE_FAILED: 'deleting it failed (see statusReason); send DELETE again.',
+  UPDATING: 'its configuration is missing from the registry; ask the platform owner to look at the update workflow.',
 };
 
 /** GET /environments/{name}/config: the Metaflow configuration file, only once READY. */
 export async function getConfigFor(caller: Caller, name: string): Promise<MetaflowConfig> {
   const record = await visibleEnvironment(caller, name);
-  if (record.status !== 'READY' || !record.config) {
+  // While UPDATING the queue and bucket stay: the configuration in force is still the one to use.
+  if ((record.status !== 'READY' && record.status !== 'UPDATING') || !record.config) {
     throw new EnvironmentStateConflictError(
       `The environment "${name}" is ${record.status}, so it has no Metaflow configuration: ${CONFIG_ADVICE[record.status]}`,
     );
@@ -298,6 +305,7 @@ function expectedExecutionsOf(record: EnvironmentRecord): ExpectedExecution[] {
   if (record.status === 'CREATING') {
     return [expected('provision', settings.provisionStateMachineArn()), expected('rollback', settings.teardownStateMachineArn())];
   }
+  if (record.status === 'UPDATING') return [expected('update', settings.updateStateMachineArn())];
   return [expected('teardown', settings.teardownStateMachineArn())];
 }
 
@@ -388,7 +396,7 @@ async function readExecutionHistory(expected: ExpectedExecution, abortSignal: Ab
  * Functions slow or refusing, a state this code does not know) the environment is answered without it.
  */
 export async function progressOf(record: EnvironmentRecord): Promise<Progress | undefined> {
-  if (record.status !== 'CREATING' && record.status !== 'DELETING') return undefined;
+  if (record.status !== 'CREATING' && record.status !== 'DELETING' && record.status !== 'UPDATING') return undefined;
   const abortSignal = AbortSignal.timeout(PROGRESS_TIMEOUT_MS);
   try {
     for (const expected of expectedExecutionsOf(record)) {
@@ -424,7 +432,8 @@ function teardownPurges(input: string | undefined): boolean {
 
 /** Why an orphaned record is taken over, kept as the statusReason of the new teardown. */
 function orphanedReason(record: EnvironmentRecord, stopped: readonly string[]): string {
-  const workflow = record.status === 'CREATING' ? 'The workflow creating it' : 'The previous teardown';
+  const workflow =
+    record.status === 'CREATING' ? 'The workflow creating it' : record.status === 'UPDATING' ? 'The workflow resizing it' : 'The previous teardown';
   const which = stopped.length > 0 ? ` (${stopped.join(', ')})` : ' (no execution of it exists)';
   const before = record.statusReason ? ` It last said: ${record.statusReason}` : '';
   return `${workflow} had stopped${which} without recording an outcome; deleting whatever it left.${before}`;
@@ -441,6 +450,7 @@ export async function deleteEnvironment(caller: Caller, name: string, options: {
   const record = await visibleEnvironment(caller, name);
   switch (record.status) {
     case 'CREATING':
+    case 'UPDATING':
     case 'DELETING': {
       const driver = await driverOf(record);
       if (driver.kind === 'none') {
@@ -451,6 +461,12 @@ export async function deleteEnvironment(caller: Caller, name: string, options: {
         throw new EnvironmentStateConflictError(
           `The environment "${name}" is still being created and cannot be deleted yet: ` +
             `GET /environments/${name} until it is READY or CREATE_FAILED, then DELETE it.`,
+        );
+      }
+      if (record.status === 'UPDATING') {
+        throw new EnvironmentStateConflictError(
+          `The environment "${name}" is being resized and cannot be deleted yet: ` +
+            `GET /environments/${name} until it is READY again (usually a few minutes), then DELETE it.`,
         );
       }
       const purging = driver.kind === 'running' && teardownPurges(driver.input);
@@ -516,6 +532,8 @@ export async function startTeardown(
     generation,
     purge,
     mode: 'delete',
+    // The compute environment in force, which a resize may have replaced (naming.namesFor).
+    ...(record.computeEnvironmentRevision !== undefined ? { computeEnvironmentRevision: record.computeEnvironmentRevision } : {}),
   };
   try {
     await startWorkflow(teardownStateMachineArn, executionName('teardown', name, generation), JSON.stringify({ environment }));
@@ -533,4 +551,168 @@ export async function startTeardown(
   }
   logger.info('environment deletion started', { environment: name, generation, purge });
   return { record: deleting, started: true };
+}
+
+// ---- PATCH /environments/{name}: resize (DESIGN §4) ----
+
+/** Validates the body of PATCH /environments/{name} (unknown fields, wrong types, the vCPU ceiling, at least one field). */
+export function parseUpdateRequest(body: unknown): UpdateRequest {
+  return parseOrThrow(updateRequestSchema(settings.maxVcpusCeiling()), body, {
+    what: 'The update request',
+    where: 'body',
+    allowed: UPDATE_FIELDS,
+  });
+}
+
+/** Why a PATCH cannot change an environment in this status, and when to try again. */
+const UPDATE_ADVICE: Record<Exclude<EnvironmentStatus, 'READY'>, (name: string) => string> = {
+  CREATING: (name) => `it is still being created: GET /environments/${name} until it is READY, then send PATCH again.`,
+  UPDATING: (name) =>
+    `an earlier change is still being applied: GET /environments/${name} until it is READY again (minutes; longer when instance types change), then send PATCH again.`,
+  CREATE_FAILED: () => 'creating it failed (see statusReason): DELETE it, then create it again with the settings you want.',
+  DELETING: () => 'it is being deleted: create it again with the settings you want once it is DELETED.',
+  DELETED: () => 'it has been deleted: create it again with the settings you want.',
+  DELETE_FAILED: () => 'deleting it failed (see statusReason): send DELETE again.',
+};
+
+/** The spec a PATCH asks for: the record's, with the fields it names (GPU families chosen later, by preflight). */
+function requestedSpec(current: Spec, request: UpdateRequest): Spec {
+  const gpu = request.gpu ?? current.gpu;
+  const { gpuInstanceFamilies: _families, ...rest } = current;
+  return {
+    ...rest,
+    maxVcpus: request.maxVcpus ?? current.maxVcpus,
+    gpu,
+    // Unchanged GPUs keep the families recorded at create; GPUs turned on get them from preflight below.
+    ...(gpu && current.gpu && current.gpuInstanceFamilies ? { gpuInstanceFamilies: current.gpuInstanceFamilies } : {}),
+    scheduling: request.scheduling ?? current.scheduling ?? false,
+  };
+}
+
+const specChanged = (current: Spec, wanted: Spec) =>
+  current.maxVcpus !== wanted.maxVcpus || current.gpu !== wanted.gpu || (current.scheduling ?? false) !== (wanted.scheduling ?? false);
+
+/** "maxVcpus 16 → 32, gpu false → true": what a resize changes, for its statusReason. */
+function changesOf(current: Spec, wanted: Spec): string {
+  const fields: [string, unknown, unknown][] = [
+    ['maxVcpus', current.maxVcpus, wanted.maxVcpus],
+    ['gpu', current.gpu, wanted.gpu],
+    ['scheduling', current.scheduling ?? false, wanted.scheduling ?? false],
+  ];
+  return fields
+    .filter(([, before, after]) => before !== after)
+    .map(([field, before, after]) => `${field} ${String(before)} → ${String(after)}`)
+    .join(', ');
+}
+
+/**
+ * Preflight of a resize that buys more (a larger maxVcpus, or GPUs turned on), with the same refusals and
+ * warnings as a create. Not AWS Batch's limit of compute environments per region: an in-place change makes
+ * none, and a re-create that meets the limit fails in the workflow, which undoes it and says why.
+ */
+async function updatePreflight(current: Spec, wanted: Spec): Promise<{ warnings?: string[]; gpuInstanceFamilies?: string[] }> {
+  if (wanted.maxVcpus <= current.maxVcpus && !(wanted.gpu && !current.gpu)) return {};
+  const { refusal, warnings, gpuInstanceFamilies } = judge(await readFacts(wanted));
+  if (refusal && !(refusal instanceof BatchLimitReachedError)) throw refusal;
+  return { warnings, ...(gpuInstanceFamilies ? { gpuInstanceFamilies } : {}) };
+}
+
+export interface UpdateOutcome {
+  record: EnvironmentRecord;
+  /** Whether this request started an update workflow (false: nothing to change, or a record-only change). */
+  started: boolean;
+}
+
+/**
+ * PATCH /environments/{name}: owner or admin; READY only. A change of maxVcpus, gpu or scheduling records
+ * UPDATING at the next generation with the spec asked for (`pendingSpec`; `spec` stays the one in force) and
+ * starts the update workflow, which ends READY with the new spec, or READY with the old one and a reason.
+ * `idleExpiryExempt` (admins only) is written on the record and starts nothing. Nothing to change: the
+ * environment as it is, nothing written or started.
+ */
+export async function updateEnvironment(caller: Caller, name: string, body: unknown): Promise<UpdateOutcome> {
+  const request = parseUpdateRequest(body);
+  const record = await visibleEnvironment(caller, name);
+  if (request.idleExpiryExempt !== undefined && !caller.isAdmin) {
+    throw new ForbiddenError(
+      'Only an admin may exempt an environment from idle expiry: leave out "idleExpiryExempt", or ask an admin to set it.',
+    );
+  }
+  if (record.status !== 'READY') {
+    throw new EnvironmentStateConflictError(
+      `The environment "${name}" is ${record.status}, so it cannot be changed now: ${UPDATE_ADVICE[record.status](name)}`,
+    );
+  }
+  const wanted = requestedSpec(record.spec, request);
+  const exemptChange =
+    request.idleExpiryExempt !== undefined && request.idleExpiryExempt !== (record.idleExpiryExempt ?? false)
+      ? { idleExpiryExempt: request.idleExpiryExempt }
+      : {};
+  if (!specChanged(record.spec, wanted)) {
+    if (!('idleExpiryExempt' in exemptChange)) return { record, started: false };
+    // A record-only change: still READY, at the same generation (no workflow's name derives from it).
+    const changed = await registry.transition(name, {
+      from: ['READY'],
+      generation: record.generation,
+      to: 'READY',
+      statusReason: record.statusReason,
+      set: exemptChange,
+    });
+    logger.info('idle expiry exemption changed', { environment: name, idleExpiryExempt: request.idleExpiryExempt });
+    return { record: changed, started: false };
+  }
+
+  // Read before anything is written: a deployment that lacks it answers 500 and changes nothing.
+  const updateStateMachineArn = settings.updateStateMachineArn();
+  const { warnings, gpuInstanceFamilies } = await updatePreflight(record.spec, wanted);
+  const pendingSpec: Spec = { ...wanted, ...(wanted.gpu && gpuInstanceFamilies ? { gpuInstanceFamilies } : {}) };
+  const generation = record.generation + 1;
+  let updating: EnvironmentRecord;
+  try {
+    updating = await registry.transition(name, {
+      from: ['READY'],
+      generation: record.generation,
+      to: 'UPDATING',
+      statusReason: `Resizing: ${changesOf(record.spec, wanted)}.`,
+      set: { generation, pendingSpec, ...exemptChange, ...(warnings ? { warnings } : {}) },
+    });
+  } catch (error) {
+    if (!(error instanceof EnvironmentStateConflictError)) throw error;
+    // Another request changed it since the read (a resize or a delete that got there first): say what it is now.
+    const current = await registry.getEnvironment(name);
+    if (current && current.status !== 'READY') {
+      throw new EnvironmentStateConflictError(
+        `The environment "${name}" is ${current.status}, so it cannot be changed now: ${UPDATE_ADVICE[current.status](name)}`,
+      );
+    }
+    throw new EnvironmentStateConflictError(`The environment "${name}" changed while this request was read; send PATCH again.`);
+  }
+
+  const environment: WorkflowEnvironment = {
+    name,
+    owner: record.owner,
+    ownerUniqueId: record.ownerUniqueId,
+    spec: pendingSpec,
+    generation,
+    purge: false,
+    mode: 'update',
+    ...(record.computeEnvironmentRevision !== undefined ? { computeEnvironmentRevision: record.computeEnvironmentRevision } : {}),
+  };
+  try {
+    await startWorkflow(updateStateMachineArn, executionName('update', name, generation), JSON.stringify({ environment }));
+  } catch (error) {
+    logger.error('could not start the update workflow', { error: error as Error });
+    await registry.transition(name, {
+      from: ['UPDATING'],
+      generation,
+      to: 'READY',
+      statusReason: `Resizing could not be started (${messageOf(error)}); nothing was changed. Send PATCH again.`,
+      set: { pendingSpec: null },
+    });
+    throw new WorkflowUnavailableError(
+      `The environment "${name}" could not be resized because its workflow did not start; nothing was changed. Send PATCH again in a minute.`,
+    );
+  }
+  logger.info('environment update started', { environment: name, generation, changes: changesOf(record.spec, wanted) });
+  return { record: updating, started: true };
 }

@@ -40,7 +40,12 @@ export const TAG = {
   bucket: 'mfenv:bucket',
 } as const;
 
-export function namesFor(deployment: Deployment, environmentName: string) {
+/**
+ * `computeEnvironmentRevision`: which compute environment is the environment's (EnvironmentRecord): absent,
+ * the one named after it; n, `<base>_r<n>`, made by the update at generation n to replace it. `_` never
+ * appears in an environment name, so `mfenv-alice_r3` cannot be another environment's `mfenv-alice-r3`.
+ */
+export function namesFor(deployment: Deployment, environmentName: string, computeEnvironmentRevision?: number) {
   const { prefix, accountId, region } = deployment;
   const partition = deployment.partition ?? DEFAULT_PARTITION;
   const base = `${prefix}-${environmentName}`;
@@ -50,7 +55,7 @@ export function namesFor(deployment: Deployment, environmentName: string) {
   const instanceRoleName = `${base}-instance`;
   const instanceProfileName = `${base}-instance`;
   const accessRoleName = `${base}-access`;
-  const computeEnvironmentName = base;
+  const computeEnvironmentName = computeEnvironmentRevision === undefined ? base : `${base}_r${computeEnvironmentRevision}`;
   const jobQueueName = base;
   // Scheduled flows (DESIGN §6): Metaflow names each state machine `<prefix>_<flow>` and its EventBridge rule
   // after it (metaflow/plugins/aws/step_functions). Environment names hold no `_`, so `<base>_*` matches this
@@ -177,6 +182,6 @@ export function tagListFor(deployment: Deployment, environmentName: string, owne
  * Step Functions execution names: unique per (environment, generation, kind), so a retried POST or DELETE
  * can never start a second workflow for the same change. ≤ 80 characters, [A-Za-z0-9-_].
  */
-export function executionName(kind: 'provision' | 'teardown' | 'rollback', environmentName: string, generation: number): string {
+export function executionName(kind: 'provision' | 'teardown' | 'rollback' | 'update', environmentName: string, generation: number): string {
   return `${environmentName}-${kind}-${generation}`;
 }

@@ -93,12 +93,55 @@ export const WORKFLOW_STEPS: Record<StateMachineId, readonly WorkflowStep[]> = {
     { sentence: 'Recording the outcome', states: ['FinishTeardown'] },
     { sentence: 'A step failed; recording why', states: ['MarkTeardownFailed'] },
   ],
+  update: [
+    { sentence: 'Working out what the change takes', states: ['PlanUpdate', 'ChangeCompute'] },
+    { sentence: 'Changing the compute environment', states: ['UpdateComputeEnvironment'] },
+    { sentence: 'Waiting for the compute environment to apply the change', states: [...pollLoop('ComputeEnvironmentValid'), 'ComputeEnvironmentInvalid'] },
+    { sentence: 'Creating a compute environment with the new instance types', states: ['CreateReplacementComputeEnvironment'] },
+    {
+      sentence: 'Waiting for the new compute environment to become valid',
+      states: [...pollLoop('ReplacementComputeEnvironmentValid'), 'ReplacementComputeEnvironmentInvalid'],
+    },
+    { sentence: "Limiting the instance role to the new compute environment's cluster", states: ['ScopeInstanceRoleToReplacement'] },
+    { sentence: 'Moving the job queue to the new compute environment', states: ['SwitchJobQueue', ...pollLoop('SwitchedJobQueueValid')] },
+    { sentence: 'Turning scheduled flows on or off', states: ['ChangeScheduling', 'CreateScheduling', 'DeleteScheduling'] },
+    {
+      sentence: 'Removing the replaced compute environment',
+      states: [
+        'RetirePreviousComputeEnvironment',
+        'DisablePreviousComputeEnvironment',
+        ...pollLoop('PreviousComputeEnvironmentDisabled'),
+        'DeletePreviousComputeEnvironment',
+      ],
+    },
+    { sentence: 'Recording the new settings and writing the Metaflow configuration', states: ['MarkUpdated'] },
+    {
+      sentence: 'The change failed; putting the environment back as it was',
+      states: [
+        'UndoScheduling',
+        'UndoCreateScheduling',
+        'UndoDeleteScheduling',
+        'UndoCompute',
+        ...pollLoop('ComputeEnvironmentSettled'),
+        'RestoreComputeEnvironment',
+        ...pollLoop('RestoredComputeEnvironmentValid'),
+        'RestoredComputeEnvironmentInvalid',
+        'RestoreJobQueue',
+        ...pollLoop('RestoredJobQueueValid'),
+        'ScopeInstanceRoleToPrevious',
+        'DisableReplacementComputeEnvironment',
+        ...pollLoop('ReplacementComputeEnvironmentDisabled'),
+        'DeleteReplacementComputeEnvironment',
+      ],
+    },
+    { sentence: 'Recording why the change failed', states: ['MarkUpdateFailed', 'MarkUndoFailed'] },
+  ],
 };
 
 /** Which workflow an execution is: a rollback runs on the teardown state machine, for a failed create. */
-export type WorkflowKind = 'provision' | 'teardown' | 'rollback';
+export type WorkflowKind = 'provision' | 'teardown' | 'rollback' | 'update';
 
-const MACHINE_OF: Record<WorkflowKind, StateMachineId> = { provision: 'provision', teardown: 'teardown', rollback: 'teardown' };
+const MACHINE_OF: Record<WorkflowKind, StateMachineId> = { provision: 'provision', teardown: 'teardown', rollback: 'teardown', update: 'update' };
 
 /** The step of `state` in the state machine `machine`, or undefined when the table does not know the state. */
 export function stepOf(machine: StateMachineId, state: string): WorkflowStep | undefined {

@@ -69,6 +69,8 @@ export const SETTING = {
   provisionStateMachineArn: 'MFENV_PROVISION_STATE_MACHINE_ARN',
   /** State machine that tears an environment down (also used to roll back a failed create). */
   teardownStateMachineArn: 'MFENV_TEARDOWN_STATE_MACHINE_ARN',
+  /** State machine that resizes a READY environment (PATCH /environments/{name}). */
+  updateStateMachineArn: 'MFENV_UPDATE_STATE_MACHINE_ARN',
   /** Whether bucket policies carry the TLS-only statement (the emulator cannot evaluate it). */
   bucketTlsOnly: 'MFENV_BUCKET_TLS_ONLY',
   /**
@@ -210,6 +212,7 @@ export const settings = {
   },
   provisionStateMachineArn: () => raw('provisionStateMachineArn'),
   teardownStateMachineArn: () => raw('teardownStateMachineArn'),
+  updateStateMachineArn: () => raw('updateStateMachineArn'),
   bucketTlsOnly: () => raw('bucketTlsOnly') !== 'false',
   metaflowS3EndpointUrl: () => raw('metaflowS3EndpointUrl') || undefined,
   batchContainerRegistry: () => {

@@ -28,6 +28,7 @@ import { hasErrorCode, isClientErrorSaying } from './aws-errors';
 import { trimSentence } from './caught-error';
 import { assertOurs, isOurs } from './ownership';
 import { type StepInput, type StepTable, nextPoll, stepHandler } from './step';
+import { assertUpdateRecorded } from './teardown-guard';
 import { environmentSubnets } from './subnets';
 
 /**
@@ -100,7 +101,8 @@ async function subnetsOf(environmentName: string): Promise<string[]> {
 
 function context(environment: WorkflowEnvironment) {
   const deployment = currentDeployment();
-  return { names: namesFor(deployment, environment.name), tags: tagsFor(deployment, environment.name, environment.owner) };
+  // The compute environment in force may be one an update made in place of the first (naming.namesFor).
+  return { names: namesFor(deployment, environment.name, environment.computeEnvironmentRevision), tags: tagsFor(deployment, environment.name, environment.owner) };
 }
 
 /** What a step needs to know of a compute environment or a job queue, whose rules on AWS are the same. */
@@ -457,6 +459,274 @@ export const steps: StepTable<'batch'> = {
   pollJobQueue: (input) => poll(JOB_QUEUE, input),
   disableJobQueue: ({ environment }) => disable(JOB_QUEUE, environment),
   deleteJobQueue: ({ environment }) => remove(JOB_QUEUE, environment),
+  planUpdate,
+  updateComputeEnvironment,
+  pollComputeEnvironmentSettled,
+  restoreComputeEnvironment,
+  switchJobQueue,
+  restoreJobQueue,
+  disableRetiredComputeEnvironment,
+  deleteRetiredComputeEnvironment,
 };
 
 export const handler = stepHandler('batch', steps);
+
+// ---- Update: PATCH /environments/{name} (statemachine/update.asl.json, DESIGN §6) ----
+
+/**
+ * Allocation strategies under which AWS Batch changes instance types in place (an "infrastructure update");
+ * it also needs the compute environment to use Batch's service-linked role. Otherwise a change of instance
+ * types is a blue/green one: a replacement compute environment, the queue moved to it, the old one deleted.
+ * https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html
+ */
+export const IN_PLACE_ALLOCATION_STRATEGIES: readonly string[] = ['BEST_FIT_PROGRESSIVE', 'SPOT_CAPACITY_OPTIMIZED', 'SPOT_PRICE_CAPACITY_OPTIMIZED'];
+/** The service-linked role, as a compute environment that names no service role reports it. */
+const SERVICE_LINKED_ROLE = /:role\/aws-service-role\/batch\.amazonaws\.com\//;
+
+/** What a compute environment of ours holds that an update compares or changes. */
+interface ComputeEnvironmentState {
+  name: string;
+  arn: string | undefined;
+  status?: string;
+  state?: string;
+  serviceRole?: string;
+  allocationStrategy?: string;
+  maxvCpus?: number;
+  instanceTypes: string[];
+  tags?: Record<string, string>;
+}
+
+async function computeEnvironmentState(name: string): Promise<ComputeEnvironmentState | undefined> {
+  const { computeEnvironments = [] } = await batchClient().send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: [name] }));
+  const found = computeEnvironments.find((candidate) => candidate.computeEnvironmentName === name && candidate.status !== 'DELETED');
+  if (!found) return undefined;
+  return {
+    name,
+    arn: found.computeEnvironmentArn,
+    status: found.status,
+    state: found.state,
+    serviceRole: found.serviceRole,
+    allocationStrategy: found.computeResources?.allocationStrategy,
+    maxvCpus: found.computeResources?.maxvCpus,
+    instanceTypes: found.computeResources?.instanceTypes ?? [],
+    tags: found.tags,
+  };
+}
+
+const sameTypes = (a: readonly string[], b: readonly string[]) => [...a].sort().join(',') === [...b].sort().join(',');
+
+/** The names of the update's two compute environments: the one in force when it began, and its replacement. */
+function updateNames(environment: WorkflowEnvironment, previousRevision: number | undefined) {
+  const deployment = currentDeployment();
+  return {
+    previous: namesFor(deployment, environment.name, previousRevision),
+    // The replacement is named after the update's generation: a retried step finds the same one.
+    replacement: namesFor(deployment, environment.name, environment.generation),
+  };
+}
+
+/** The compute environment in force (the record's), which must exist and be ours. */
+async function computeEnvironmentInForce(environment: WorkflowEnvironment, revision: number | undefined): Promise<ComputeEnvironmentState> {
+  const { previous } = updateNames(environment, revision);
+  const what = describedAs(COMPUTE_ENVIRONMENT, previous.computeEnvironmentName);
+  const current = await computeEnvironmentState(previous.computeEnvironmentName);
+  if (!current) {
+    throw new ResourceFailedError(`${what} no longer exists, so it cannot be resized; DELETE the environment and create it again.`);
+  }
+  assertOurs(what, current.tags, environment.name);
+  return current;
+}
+
+/** The ceiling is checked again where capacity is bought, whatever the workflow's input says. */
+function assertUnderCeiling(environment: WorkflowEnvironment): void {
+  const ceiling = settings.maxVcpusCeiling();
+  if (environment.spec.maxVcpus > ceiling) {
+    throw new ValidationError(
+      `The environment "${environment.name}" asks for ${environment.spec.maxVcpus} vCPUs, over this deployment's ceiling of ${ceiling}; nothing was changed.`,
+    );
+  }
+}
+
+/**
+ * First step of an update: checks the record shows it (UPDATING at its generation, with its spec) and decides
+ * what it takes. `compute`: "none" (maxVcpus and instance types unchanged), "inPlace" (UpdateComputeEnvironment:
+ * maxvCpus always; instance types where AWS allows, see IN_PLACE_ALLOCATION_STRATEGIES) or "recreate".
+ * `scheduling`: "add", "remove" or "none". `previous` and `replacement` are the workflow's environment naming
+ * each compute environment, and `inForce` the one that will be the environment's when the update succeeds.
+ */
+async function planUpdate({ environment }: StepInput) {
+  const record = await assertUpdateRecorded(environment, `The compute environment of "${environment.name}"`);
+  assertUnderCeiling(environment);
+  const previousSpec = record.spec;
+  const current = await computeEnvironmentInForce(environment, record.computeEnvironmentRevision);
+  const wanted = instanceSelectionFor(environment.spec);
+  const typesChange = !sameTypes(current.instanceTypes, wanted.instanceTypes) || previousSpec.gpu !== environment.spec.gpu;
+  const vcpusChange = current.maxvCpus !== environment.spec.maxVcpus || previousSpec.maxVcpus !== environment.spec.maxVcpus;
+  const inPlaceAllowed =
+    (!current.serviceRole || SERVICE_LINKED_ROLE.test(current.serviceRole)) &&
+    IN_PLACE_ALLOCATION_STRATEGIES.includes(current.allocationStrategy ?? '');
+  const compute = typesChange ? (inPlaceAllowed ? 'inPlace' : 'recreate') : vcpusChange ? 'inPlace' : 'none';
+  const before = previousSpec.scheduling ?? false;
+  const after = environment.spec.scheduling ?? false;
+  const scheduling = before === after ? 'none' : after ? 'add' : 'remove';
+  const previous = { ...environment, computeEnvironmentRevision: record.computeEnvironmentRevision };
+  const replacement = { ...environment, computeEnvironmentRevision: environment.generation };
+  logger.info('update planned', { compute, scheduling, serviceRole: current.serviceRole, allocationStrategy: current.allocationStrategy });
+  return { compute, scheduling, previous, replacement, inForce: compute === 'recreate' ? replacement : previous };
+}
+
+/** Batch refusing to change a compute environment or queue while an earlier change is still being applied. */
+const BUSY = /UPDATING|being updated|in progress|not in a valid state/i;
+
+async function sendComputeUpdate(name: string, spec: Spec, withTypes: boolean): Promise<void> {
+  const { instanceTypes, ec2Configuration } = instanceSelectionFor(spec);
+  try {
+    await batchClient().send(
+      new UpdateComputeEnvironmentCommand({
+        computeEnvironment: name,
+        computeResources: { maxvCpus: spec.maxVcpus, ...(withTypes ? { instanceTypes, ec2Configuration } : {}) },
+      }),
+    );
+  } catch (error) {
+    if (isClientErrorSaying(error, BUSY)) {
+      throw new TransientError(`The compute environment "${name}" is still applying an earlier change: ${messageOf(error)}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** In place: maxvCpus, and the instance types when they change (only where planUpdate found AWS allows it). */
+async function updateComputeEnvironment({ environment }: StepInput) {
+  const record = await assertUpdateRecorded(environment, `The compute environment of "${environment.name}"`);
+  assertUnderCeiling(environment);
+  const current = await computeEnvironmentInForce(environment, record.computeEnvironmentRevision);
+  assertNotChanging(describedAs(COMPUTE_ENVIRONMENT, current.name), current);
+  const withTypes = !sameTypes(current.instanceTypes, instanceSelectionFor(environment.spec).instanceTypes);
+  if (!withTypes && current.maxvCpus === environment.spec.maxVcpus) return { updated: false };
+  await sendComputeUpdate(current.name, environment.spec, withTypes);
+  return { updated: true, instanceTypesChanged: withTypes };
+}
+
+/** Undoing an in-place update: the compute environment in force gets the recorded spec back. */
+async function restoreComputeEnvironment({ environment }: StepInput) {
+  const record = await assertUpdateRecorded(environment, `The compute environment of "${environment.name}"`);
+  const current = await computeEnvironmentInForce(environment, record.computeEnvironmentRevision);
+  assertNotChanging(describedAs(COMPUTE_ENVIRONMENT, current.name), current);
+  const withTypes = !sameTypes(current.instanceTypes, instanceSelectionFor(record.spec).instanceTypes);
+  if (!withTypes && current.maxvCpus === record.spec.maxVcpus) return { restored: false };
+  await sendComputeUpdate(current.name, record.spec, withTypes);
+  return { restored: true };
+}
+
+/**
+ * One check of an in-place change that may have failed: settled once AWS is no longer applying a change,
+ * VALID or INVALID (an INVALID one can still be given its old settings back).
+ */
+async function pollComputeEnvironmentSettled(input: StepInput) {
+  const name = COMPUTE_ENVIRONMENT.nameOf(context(input.environment).names);
+  const detail = await COMPUTE_ENVIRONMENT.describe(name);
+  const done = !detail || (detail.status !== 'CREATING' && detail.status !== 'UPDATING');
+  return nextPoll(input.poll, done, describedAs(COMPUTE_ENVIRONMENT, name));
+}
+
+/** The environment's queue, which must exist and be ours; with the compute environments it sends jobs to. */
+async function queueOf(environment: WorkflowEnvironment) {
+  const name = JOB_QUEUE.nameOf(context(environment).names);
+  const what = describedAs(JOB_QUEUE, name);
+  const { jobQueues = [] } = await batchClient().send(new DescribeJobQueuesCommand({ jobQueues: [name] }));
+  const queue = jobQueues.find((candidate) => candidate.jobQueueName === name && candidate.status !== 'DELETED');
+  if (!queue) throw new ResourceFailedError(`${what} no longer exists; DELETE the environment and create it again.`);
+  assertOurs(what, queue.tags, environment.name);
+  return { name, what, queue, computeEnvironmentArns: (queue.computeEnvironmentOrder ?? []).map((entry) => entry.computeEnvironment ?? '') };
+}
+
+/** Points the queue at one compute environment (by ARN, as the emulator needs), unless it already is. */
+async function pointQueueAt(environment: WorkflowEnvironment, target: ComputeEnvironmentState): Promise<boolean> {
+  const { name, queue, computeEnvironmentArns } = await queueOf(environment);
+  if (computeEnvironmentArns.length === 1 && computeEnvironmentArns[0] === target.arn) return false;
+  assertNotChanging(describedAs(JOB_QUEUE, name), queue);
+  try {
+    await batchClient().send(new UpdateJobQueueCommand({ jobQueue: name, computeEnvironmentOrder: [{ order: 1, computeEnvironment: target.arn }] }));
+  } catch (error) {
+    if (isClientErrorSaying(error, BUSY)) {
+      throw new TransientError(`The job queue "${name}" is still applying an earlier change: ${messageOf(error)}`, { cause: error });
+    }
+    throw error;
+  }
+  return true;
+}
+
+/** A compute environment the queue may be pointed at: ours, VALID and ENABLED (else worth another try). */
+async function usableComputeEnvironment(environment: WorkflowEnvironment, name: string): Promise<ComputeEnvironmentState> {
+  const what = describedAs(COMPUTE_ENVIRONMENT, name);
+  const detail = await computeEnvironmentState(name);
+  if (!detail) throw new ResourceFailedError(`${what} does not exist, so the job queue cannot use it.`);
+  assertOurs(what, detail.tags, environment.name);
+  if (detail.status !== 'VALID' || detail.state !== 'ENABLED') throw new TransientError(`${what} is ${detail.status} and ${detail.state}, not yet usable.`);
+  return detail;
+}
+
+/** Re-create, once the replacement is VALID: the queue sends its jobs there (it keeps its name and ARN). */
+async function switchJobQueue({ environment }: StepInput) {
+  const record = await assertUpdateRecorded(environment, `The job queue of "${environment.name}"`);
+  const { replacement } = updateNames(environment, record.computeEnvironmentRevision);
+  const target = await usableComputeEnvironment(environment, replacement.computeEnvironmentName);
+  return { switched: await pointQueueAt(environment, target), computeEnvironmentArn: target.arn };
+}
+
+/** Undoing a re-create: the compute environment in force is enabled again if need be, and the queue sent back to it. */
+async function restoreJobQueue({ environment }: StepInput) {
+  const record = await assertUpdateRecorded(environment, `The job queue of "${environment.name}"`);
+  const { previous } = updateNames(environment, record.computeEnvironmentRevision);
+  const current = await computeEnvironmentInForce(environment, record.computeEnvironmentRevision);
+  if (current.state === 'DISABLED') {
+    assertNotChanging(describedAs(COMPUTE_ENVIRONMENT, current.name), current);
+    await setState(COMPUTE_ENVIRONMENT, current.name, 'ENABLED');
+  }
+  const target = await usableComputeEnvironment(environment, previous.computeEnvironmentName);
+  return { restored: await pointQueueAt(environment, target), computeEnvironmentArn: target.arn };
+}
+
+/**
+ * The compute environment an update retires: "previous" once the queue uses the replacement, "replacement"
+ * when undoing. Both names come from the record (its revision, and the update's generation), never from the
+ * input's revision; the teardown guard has checked the record shows this update. A compute environment the
+ * queue still sends jobs to, or a queue left with no other, is never touched: the queue is never lost.
+ */
+async function retiredComputeEnvironment(input: StepInput): Promise<ComputeEnvironmentState | undefined> {
+  const { environment } = input;
+  if (!input.computeEnvironment) throw new ValidationError(`The step "${input.step}" needs "computeEnvironment" (previous or replacement).`);
+  const record = await assertUpdateRecorded(environment, `The compute environment of "${environment.name}"`);
+  const names = updateNames(environment, record.computeEnvironmentRevision)[input.computeEnvironment];
+  const detail = await computeEnvironmentState(names.computeEnvironmentName);
+  if (!detail || !isOurs(detail.tags, environment.name)) return undefined;
+  const { what, computeEnvironmentArns } = await queueOf(environment);
+  if (computeEnvironmentArns.includes(detail.arn ?? '') || computeEnvironmentArns.length === 0) {
+    throw new ResourceFailedError(
+      `The compute environment "${detail.name}" was left as it is: ${what} ${computeEnvironmentArns.length === 0 ? 'has no other compute environment' : 'still sends jobs to it'}.`,
+    );
+  }
+  return detail;
+}
+
+async function disableRetiredComputeEnvironment(input: StepInput) {
+  const retired = await retiredComputeEnvironment(input);
+  if (!retired) return { disabled: false };
+  if (retired.state === 'DISABLED' || retired.status === 'DELETING') return { disabled: true };
+  assertNotChanging(describedAs(COMPUTE_ENVIRONMENT, retired.name), retired);
+  return { disabled: await setState(COMPUTE_ENVIRONMENT, retired.name, 'DISABLED') };
+}
+
+async function deleteRetiredComputeEnvironment(input: StepInput) {
+  const retired = await retiredComputeEnvironment(input);
+  if (!retired) return { deleted: false };
+  if (retired.status === 'DELETING') return { deleted: true };
+  assertNotChanging(describedAs(COMPUTE_ENVIRONMENT, retired.name), retired);
+  try {
+    await COMPUTE_ENVIRONMENT.sendDelete(retired.name);
+  } catch (error) {
+    if (isClientErrorSaying(error, DOES_NOT_EXIST)) return { deleted: false };
+    throw error;
+  }
+  return { deleted: true };
+}

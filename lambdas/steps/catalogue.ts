@@ -42,6 +42,7 @@ export const IDLE_EXPIRY_FUNCTION = {
 export const STATE_MACHINES = {
   provision: { file: 'statemachine/provision.asl.json', description: 'Creates one environment, then marks it READY (or rolls back).' },
   teardown: { file: 'statemachine/teardown.asl.json', description: 'Deletes one environment in the order AWS requires.' },
+  update: { file: 'statemachine/update.asl.json', description: 'Resizes one READY environment, then marks it READY again (or undoes the change).' },
 } as const;
 export type StateMachineId = keyof typeof STATE_MACHINES;
 
@@ -50,7 +51,7 @@ export const STEP_FUNCTIONS = {
     placeholder: 'RegistryStepsFunctionArn',
     entry: 'lambdas/steps/registry-steps.ts',
     description: 'Records workflow outcomes in the registry; starts the rollback of a failed create.',
-    steps: ['markReady', 'startRollback', 'finishTeardown', 'markTeardownFailed'],
+    steps: ['markReady', 'startRollback', 'finishTeardown', 'markTeardownFailed', 'markUpdated', 'markUpdateFailed'],
   },
   bucket: {
     placeholder: 'BucketStepsFunctionArn',
@@ -94,6 +95,14 @@ export const STEP_FUNCTIONS = {
       'pollJobQueue',
       'disableJobQueue',
       'deleteJobQueue',
+      'planUpdate',
+      'updateComputeEnvironment',
+      'pollComputeEnvironmentSettled',
+      'restoreComputeEnvironment',
+      'switchJobQueue',
+      'restoreJobQueue',
+      'disableRetiredComputeEnvironment',
+      'deleteRetiredComputeEnvironment',
     ],
   },
   scheduling: {
@@ -123,7 +132,16 @@ export const DESTRUCTIVE_STEPS: readonly string[] = [
   'deleteJobQueue',
   'deleteScheduling',
   'deregisterJobDefinitions',
+  'disableRetiredComputeEnvironment',
+  'deleteRetiredComputeEnvironment',
 ];
+
+/**
+ * The DESTRUCTIVE_STEPS the update workflow may run (mode "update"; teardown-guard.ts): the compute environment
+ * a resize replaces (or the replacement it undoes), and the scheduling resources it turns off. Any other
+ * destructive step started in update mode removes nothing.
+ */
+export const UPDATE_DESTRUCTIVE_STEPS: readonly string[] = ['disableRetiredComputeEnvironment', 'deleteRetiredComputeEnvironment', 'deleteScheduling'];
 
 export type StepFunctionId = keyof typeof STEP_FUNCTIONS;
 export type StepName<F extends StepFunctionId> = (typeof STEP_FUNCTIONS)[F]['steps'][number];

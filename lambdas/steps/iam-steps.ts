@@ -90,7 +90,8 @@ async function onNewEntity<T>(what: string, call: () => Promise<T>): Promise<T> 
 function context(environment: WorkflowEnvironment) {
   const deployment = currentDeployment();
   return {
-    names: namesFor(deployment, environment.name),
+    // scopeInstanceRole reads the cluster of the compute environment in force, perhaps an update's replacement.
+    names: namesFor(deployment, environment.name, environment.computeEnvironmentRevision),
     // Roles carry the bucket tag too: the boundary scopes each role to its own environment by its tags.
     tags: roleTagListFor(deployment, environment.name, environment.owner),
     // In the deployment's partition, as every other ARN these roles' policies name.

@@ -5,8 +5,8 @@
  */
 import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { sfnClient } from '../core/clients';
-import type { EnvironmentStatus, WorkflowEnvironment } from '../core/environment';
-import { EnvironmentStateConflictError, messageOf } from '../core/errors';
+import type { EnvironmentStatus, Spec, WorkflowEnvironment } from '../core/environment';
+import { EnvironmentStateConflictError, ValidationError, messageOf } from '../core/errors';
 import { logger } from '../core/logger';
 import { metaflowConfigFor } from '../core/metaflow-config';
 import { executionName, namesFor, resourcesOf } from '../core/naming';
@@ -15,6 +15,7 @@ import { currentDeployment, settings } from '../core/settings';
 import { hasErrorCode } from './aws-errors';
 import { reasonOfCaughtError, trimSentence } from './caught-error';
 import { type StepInput, type StepTable, stepHandler } from './step';
+import { assertUpdateRecorded } from './teardown-guard';
 
 const SECONDS_PER_DAY = 24 * 60 * 60;
 
@@ -171,6 +172,74 @@ async function markTeardownFailed({ environment, error }: StepInput) {
   return { status: result.status };
 }
 
-export const steps: StepTable<'registry'> = { markReady, startRollback, finishTeardown, markTeardownFailed };
+// ---- Update: PATCH /environments/{name} (statemachine/update.asl.json) ----
+
+/** The spec as a teammate reads it in a statusReason. */
+function describeSpec(spec: Spec): string {
+  return `maxVcpus ${spec.maxVcpus}, gpu ${spec.gpu}, scheduling ${spec.scheduling ?? false}`;
+}
+
+/**
+ * UPDATING → READY with the new spec: the payload is written again (scheduling adds or removes keys) and, when
+ * the compute environment was re-created, the record names the replacement (`environment` is the workflow's
+ * `inForce`, naming it). Only the update the record shows: UPDATING at this generation with this spec, and a
+ * revision that is the record's or this update's own.
+ */
+async function markUpdated({ environment }: StepInput) {
+  const record = await registry.getEnvironment(environment.name);
+  if (record?.status === 'READY' && record.generation === environment.generation) return { status: record.status };
+  await assertUpdateRecorded(environment, `The record of "${environment.name}"`);
+  const revision = environment.computeEnvironmentRevision;
+  if (revision !== undefined && revision !== record?.computeEnvironmentRevision && revision !== environment.generation) {
+    throw new ValidationError(`The update of "${environment.name}" names compute environment revision ${revision}, which is neither the recorded one nor its own.`);
+  }
+  const names = namesFor(currentDeployment(), environment.name, revision);
+  const result = await transitionOnce(
+    environment,
+    {
+      from: ['UPDATING'],
+      to: 'READY',
+      statusReason: null,
+      set: {
+        spec: environment.spec,
+        pendingSpec: null,
+        ...(revision !== undefined ? { computeEnvironmentRevision: revision } : {}),
+        resources: resourcesOf(names, environment.spec.scheduling),
+        config: metaflowConfigFor({
+          environmentName: environment.name,
+          names,
+          scheduling: environment.spec.scheduling,
+          s3EndpointUrl: settings.metaflowS3EndpointUrl(),
+          containerRegistry: settings.batchContainerRegistry(),
+        }),
+      },
+    },
+    ['READY'],
+  );
+  return { status: result.status };
+}
+
+/**
+ * UPDATING → READY with the spec that was in force: the update failed and was undone (the ASL ran the undo
+ * first), or undoing it failed too (`rollbackError`), which the reason says, with what to do.
+ */
+async function markUpdateFailed({ environment, error, rollbackError }: StepInput) {
+  const record = await registry.getEnvironment(environment.name);
+  const previous = record?.spec;
+  const why = reasonOfCaughtError(error);
+  const kept = previous ? ` It keeps its previous settings (${describeSpec(previous)}).` : '';
+  const statusReason = rollbackError
+    ? `Resizing to ${describeSpec(environment.spec)} failed: ${why}. Undoing it did not finish either (${reasonOfCaughtError(rollbackError)}), ` +
+      `so part of the change may remain.${kept} Send PATCH again to finish the change, or DELETE the environment.`
+    : `Resizing to ${describeSpec(environment.spec)} failed: ${why}. Nothing was changed.${kept} Send PATCH again to retry.`;
+  const result = await transitionOnce(
+    environment,
+    { from: ['UPDATING'], to: 'READY', statusReason, set: { pendingSpec: null } },
+    ['READY'],
+  );
+  return { status: result.status };
+}
+
+export const steps: StepTable<'registry'> = { markReady, startRollback, finishTeardown, markTeardownFailed, markUpdated, markUpdateFailed };
 
 export const handler = stepHandler('registry', steps);

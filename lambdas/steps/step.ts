@@ -45,6 +45,13 @@ export const StepInput = z
     network: z.object({ cidr: z.string().nullable() }).optional(),
     /** Set by the provision ASL's second VALID wait: the compute environment was re-created once already. */
     computeEnvironmentRecreated: z.boolean().optional(),
+    /**
+     * The update workflow's steps that retire a compute environment: the one in force before the resize
+     * ("previous", once the queue uses its replacement) or the replacement it made ("replacement", undoing it).
+     */
+    computeEnvironment: z.enum(['previous', 'replacement']).optional(),
+    /** The update workflow's failure record: what went wrong undoing the change, when that failed too. */
+    rollbackError: CaughtError.optional(),
   })
   .strict();
 export type StepInput = z.infer<typeof StepInput>;
@@ -185,7 +192,7 @@ export function stepHandler<F extends StepFunctionId>(id: F, steps: StepTable<F>
     try {
       // Step clients retry little: the Task's Retry is the backoff that counts.
       const output = await withStepClients(async () => {
-        if (DESTRUCTIVE_STEPS.includes(input.step)) await assertTeardownRecorded(input.environment);
+        if (DESTRUCTIVE_STEPS.includes(input.step)) await assertTeardownRecorded(input.environment, input.step);
         return steps[input.step as StepName<F>](input);
       });
       logger.info('step done', { output: output as Record<string, unknown> });

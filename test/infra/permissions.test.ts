@@ -99,12 +99,17 @@ describe('the permissions of the functions and state machines', () => {
       (statement) => statement.Effect === 'Allow' && list(statement.Action).some((action) => guarded.includes(action)),
     );
 
-    // assess: only the IAM steps hold them, always under the condition
+    // assess: only the IAM and scheduling steps hold them, always under the condition
     expect(allows.length).toBeGreaterThan(0);
     for (const statement of allows) {
       expect(statement.Condition?.StringEquals?.['iam:PermissionsBoundary']).toBe(boundaryRef);
-      expect(roles.iam).toContainEqual(statement);
+      expect([...roles.iam, ...roles.scheduling]).toContainEqual(statement);
     }
+    // The scheduling steps create their two roles only.
+    const scheduling = allows.filter((statement) => roles.scheduling.some((own) => JSON.stringify(own) === JSON.stringify(statement)));
+    expect(scheduling.flatMap((statement) => list(statement.Resource)).sort()).toEqual(
+      ['arn:${AWS::Partition}:iam::${AWS::AccountId}:role/mfenv/mfenv-*-events', 'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/mfenv/mfenv-*-sfn'],
+    );
     // No managed policy is attached to any environment role: every permission is an inline policy mfenv writes.
     expect(allows.filter((statement) => list(statement.Action).includes('iam:AttachRolePolicy'))).toEqual([]);
   });
@@ -143,7 +148,7 @@ describe('the permissions of the functions and state machines', () => {
     expect(passRole.length).toBeGreaterThan(0);
     for (const statement of passRole) {
       expect(list(statement.Action)).toEqual(['iam:PassRole']);
-      expect(statement.Condition?.StringEquals?.['iam:PassedToService']).toMatch(/^(ec2|batch|ecs-tasks)\.amazonaws\.com$/);
+      expect(statement.Condition?.StringEquals?.['iam:PassedToService']).toMatch(/^(ec2|batch|ecs-tasks|states|events)\.amazonaws\.com$/);
       expect(list(statement.Resource)).not.toContain('*');
     }
     // The instance role goes to EC2 only; no role goes to Batch unless the deployment names a service role.
@@ -163,6 +168,16 @@ describe('the permissions of the functions and state machines', () => {
     expect(stepStatements.filter((statement) => list(statement.Action).includes('iam:PassRole')).map((s) => s.Condition?.StringEquals?.['iam:PassedToService'])).not.toContain(
       'ecs-tasks.amazonaws.com',
     );
+    // Scheduled flows: the Step Functions role to Step Functions, the events role to EventBridge, by the Metaflow
+    // client through an access role; again only the boundary mentions them, and no step function passes either.
+    for (const [service, suffix] of [
+      ['states.amazonaws.com', 'sfn'],
+      ['events.amazonaws.com', 'events'],
+    ] as const) {
+      const passed = passRole.filter((statement) => statement.Condition!.StringEquals!['iam:PassedToService'] === service);
+      expect(passed.flatMap((statement) => list(statement.Resource))).toEqual([`arn:\${AWS::Partition}:iam::\${AWS::AccountId}:role/mfenv/mfenv-\${aws:PrincipalTag/mfenv:environment}-${suffix}`]);
+      expect(stepStatements.filter((statement) => list(statement.Action).includes('iam:PassRole')).map((s) => s.Condition?.StringEquals?.['iam:PassedToService'])).not.toContain(service);
+    }
   });
 
   it("names no Batch service role by default: the batch function may create Batch's service-linked role, and only that", () => {
@@ -197,6 +212,11 @@ describe('the permissions of the functions and state machines', () => {
     ['batch', /^(batch|iam:(PassRole|CreateServiceLinkedRole)$|ec2:Describe|logs|xray|dynamodb:GetItem$)/],
     // Subnets in the shared VPC, and the registry items of address blocks (Get/Put/Delete, on NETWORK# keys only).
     ['network', /^(ec2:|logs:|xray:|dynamodb:(GetItem|PutItem|DeleteItem)$)/],
+    // Scheduled flows: two roles, the foreach table, and what Metaflow made (state machines, rules, job definitions).
+    [
+      'scheduling',
+      /^(iam:|logs:|xray:|dynamodb:(GetItem|CreateTable|DescribeTable|DeleteTable|DescribeTimeToLive|UpdateTimeToLive|TagResource|ListTagsOfResource)$|states:(ListStateMachines|ListExecutions|StopExecution|DeleteStateMachine)$|events:(ListRules|ListTargetsByRule|RemoveTargets|DeleteRule)$|batch:(DescribeJobDefinitions|DeregisterJobDefinition)$)/,
+    ],
     // Preflight of a create (lambdas/core/preflight.ts) reads Spot quotas, the region's offerings and subnets, and counts Batch objects.
     ['api', /^((dynamodb|states|logs|xray):|events:PutEvents$|servicequotas:Get(ServiceQuota|AWSDefaultServiceQuota)$|ec2:Describe(InstanceTypeOfferings|Subnets)$|batch:Describe(ComputeEnvironments|JobQueues)$)/],
   ] as const)('keeps the %s function to its own services', (id, allowed) => {
@@ -229,7 +249,7 @@ describe('the permissions of the functions and state machines', () => {
 
   it('keeps every S3, IAM and Batch resource of the step functions under the mfenv prefix', () => {
     // prepare
-    const resources = (['bucket', 'iam', 'batch'] as const).flatMap((id) =>
+    const resources = (['bucket', 'iam', 'batch', 'scheduling'] as const).flatMap((id) =>
       roles[id].filter((statement) => statement.Effect === 'Allow').flatMap((statement) => list(statement.Resource)),
     );
 
@@ -239,7 +259,10 @@ describe('the permissions of the functions and state machines', () => {
         resource !== '*' &&
         !resource.startsWith('${') && // this stack's own log groups
         !/^arn:\$\{AWS::Partition\}:s3:::mfenv-\*(\/\*)?$/.test(resource) &&
-        !/:(role|instance-profile)\/mfenv\/mfenv-\*-(job|instance|access)$/.test(resource) &&
+        !/:(role|instance-profile)\/mfenv\/mfenv-\*-(job|instance|access|sfn|events)$/.test(resource) &&
+        !/:dynamodb:\$\{AWS::Region\}:\$\{AWS::AccountId\}:table\/mfenv-\*-sfn$/.test(resource) &&
+        !/:(states:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(stateMachine|execution):|events:\$\{AWS::Region\}:\$\{AWS::AccountId\}:rule\/)mfenv-\*_\*(:\*)?$/.test(resource) &&
+        !/:batch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:job-definition\/metaflow_\*$/.test(resource) &&
         !/:batch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(compute-environment|job-queue)\/mfenv-\*$/.test(resource) &&
         !resource.includes(':role/aws-service-role/batch.amazonaws.com/'),
     );
@@ -252,7 +275,7 @@ describe('the permissions of the functions and state machines', () => {
   it('allows * resources only for actions that support nothing narrower, or under a narrowing condition', () => {
     // prepare
     const narrowable = (statement: Statement) =>
-      list(statement.Action).filter((action) => !/^(xray:|ec2:Describe|batch:Describe|servicequotas:Get(ServiceQuota|AWSDefaultServiceQuota)$|logs:(CreateLogDelivery|GetLogDelivery|UpdateLogDelivery|DeleteLogDelivery|ListLogDeliveries|PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups))/.test(action));
+      list(statement.Action).filter((action) => !/^(xray:|ec2:Describe|batch:Describe|states:ListStateMachines$|events:ListRules$|servicequotas:Get(ServiceQuota|AWSDefaultServiceQuota)$|logs:(CreateLogDelivery|GetLogDelivery|UpdateLogDelivery|DeleteLogDelivery|ListLogDeliveries|PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups))/.test(action));
 
     // act
     const unconditionedStar = Object.values(roles)

@@ -74,13 +74,25 @@ describe('the ASL files', () => {
   it.each(MACHINE_IDS)('%s ends every failure through a Catch that leads to a Fail state, and has no uncatchable execution timeout', (id) => {
     // prepare
     const definition = definitionOf(id) as { States: Record<string, State>; TimeoutSeconds?: number; TimeoutSecondsPath?: string };
-    /** Whatever happens in `name` (success or any error), the execution goes on to a Fail state. */
+    /**
+     * Whatever happens in `name` (success or any error), the execution goes on to a Fail state. A Choice, Pass or
+     * Wait passes on to every state it may go to (an undo path chooses what to undo); coming back to a state
+     * already on the path is a poll loop, which its Task ends by throwing after MAX_POLL_ATTEMPTS checks, so
+     * only the loop's ways out decide.
+     */
     const endsInFail = (name: string, seen: Set<string> = new Set()): boolean => {
       const state = definition.States[name]!;
       if (state.Type === 'Fail') return true;
-      if (seen.has(name) || state.Type !== 'Task' || !state.Next) return false;
+      if (seen.has(name)) return state.Type !== 'Task' || (state.Catch ?? []).length > 0;
+      const next = new Set([...seen, name]);
+      if (state.Type === 'Choice') {
+        const targets = [...(state.Choices ?? []).map((choice: { Next: string }) => choice.Next), state.Default].filter(Boolean) as string[];
+        return state.Default !== undefined && targets.every((target) => endsInFail(target, next));
+      }
+      if (state.Type === 'Pass' || state.Type === 'Wait') return state.Next !== undefined && endsInFail(state.Next, next);
+      if (state.Type !== 'Task' || !state.Next) return false;
       const catchAll = (state.Catch ?? []).find((catcher: { ErrorEquals: string[] }) => catcher.ErrorEquals.includes('States.ALL'));
-      return catchAll !== undefined && endsInFail(state.Next, new Set([...seen, name])) && endsInFail(catchAll.Next, new Set([...seen, name]));
+      return catchAll !== undefined && endsInFail(state.Next, next) && endsInFail(catchAll.Next, next);
     };
 
     // act

@@ -33,7 +33,7 @@ describe('API handler, before the domain', () => {
     // assess
     expectProblem(unknown, 404);
     expectProblem(wrongMethod, 405);
-    expect(wrongMethod.headers.allow).toBe('GET, DELETE');
+    expect(wrongMethod.headers.allow).toBe('GET, DELETE, PATCH');
   });
 
   it('answers 415 for a POST that is not declared JSON', async () => {

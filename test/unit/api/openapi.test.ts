@@ -199,6 +199,7 @@ describe('the OpenAPI document', () => {
       'POST /environments': [],
       'GET /environments': ['owner'],
       'GET /environments/{name}': [],
+      'PATCH /environments/{name}': [],
       'DELETE /environments/{name}': ['purge'],
       'GET /environments/{name}/config': [],
     });

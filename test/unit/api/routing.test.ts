@@ -14,9 +14,10 @@ describe('the route table', () => {
       'GET /environments',
       'GET /environments/{name}',
       'GET /environments/{name}/config',
+      'PATCH /environments/{name}',
       'POST /environments',
     ]);
-    expect(ROUTES.filter((route) => route.jsonBody).map((route) => route.method)).toEqual(['POST']);
+    expect(ROUTES.filter((route) => route.jsonBody).map((route) => route.method)).toEqual(['POST', 'PATCH']);
   });
 
   it.each([
@@ -55,7 +56,7 @@ describe('the route table', () => {
 
   it.each([
     ['PUT', '/environments', ['GET', 'POST']],
-    ['POST', '/environments/alice', ['GET', 'DELETE']],
+    ['POST', '/environments/alice', ['GET', 'PATCH', 'DELETE']],
     ['DELETE', '/environments/alice/config', ['GET']],
   ])('answers 405 for %s %s and says which methods are allowed', (method, path, allow) => {
     // act
