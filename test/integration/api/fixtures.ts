@@ -41,6 +41,8 @@ export interface Workflows {
   sfn: SFNClient;
   provisionArn: string;
   teardownArn: string;
+  /** The update workflow's stand-in (PATCH /environments/{name}). */
+  updateArn: string;
 }
 
 let standIns = 0;
@@ -62,9 +64,15 @@ export async function createStandInWorkflows(context: EmulatorContext, sfn = new
         }),
       )
     ).stateMachineArn!;
-  const workflows = { sfn, provisionArn: await create(`provision-stand-in-${standIns}`), teardownArn: await create(`teardown-stand-in-${standIns}`) };
+  const workflows = {
+    sfn,
+    provisionArn: await create(`provision-stand-in-${standIns}`),
+    teardownArn: await create(`teardown-stand-in-${standIns}`),
+    updateArn: await create(`update-stand-in-${standIns}`),
+  };
   process.env[SETTING.provisionStateMachineArn] = workflows.provisionArn;
   process.env[SETTING.teardownStateMachineArn] = workflows.teardownArn;
+  process.env[SETTING.updateStateMachineArn] = workflows.updateArn;
   return workflows;
 }
 
@@ -116,6 +124,7 @@ export async function executionsFor(workflows: Workflows, name: string) {
   return {
     provision: (await executionsOf(workflows, workflows.provisionArn)).filter(belongs),
     teardown: (await executionsOf(workflows, workflows.teardownArn)).filter(belongs),
+    update: (await executionsOf(workflows, workflows.updateArn)).filter(belongs),
   };
 }
 
@@ -131,6 +140,7 @@ export async function snapshot(workflows: Workflows) {
     items: Items.map((item) => JSON.stringify(item)).sort(),
     provisions: await executionCount(workflows, workflows.provisionArn),
     teardowns: await executionCount(workflows, workflows.teardownArn),
+    updates: await executionCount(workflows, workflows.updateArn),
   };
 }
 
