@@ -19,6 +19,21 @@ describe('metaflowConfigFor', () => {
     });
   });
 
+  it('adds the four Step Functions keys only when scheduling is on', () => {
+    // act
+    const off = metaflowConfigFor({ environmentName: 'alice', names });
+    const on = metaflowConfigFor({ environmentName: 'alice', names, scheduling: true });
+    // assess
+    expect(Object.keys(off).filter((key) => key.startsWith('METAFLOW_SFN') || key.startsWith('METAFLOW_EVENTS'))).toEqual([]);
+    expect(on).toEqual({
+      ...off,
+      METAFLOW_SFN_IAM_ROLE: names.sfnRoleArn,
+      METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE: names.eventsRoleArn,
+      METAFLOW_SFN_DYNAMO_DB_TABLE: names.sfnTableName,
+      METAFLOW_SFN_STATE_MACHINE_PREFIX: 'mfenv-alice',
+    });
+  });
+
   it('never emits the dead key of the origin README, and only METAFLOW_ keys', () => {
     // act
     const config = metaflowConfigFor({ environmentName: 'alice', names, s3EndpointUrl: 'http://127.0.0.1:5000' });

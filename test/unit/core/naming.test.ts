@@ -6,6 +6,7 @@ import {
   namesFor,
   reservedBucketNameForm,
   resourcesOf,
+  schedulingPrefixFits,
   tagsFor,
 } from '../../../lambdas/core/naming';
 import { ENVIRONMENT_NAME_PATTERN } from '../../../lambdas/core/environment';
@@ -66,6 +67,52 @@ describe('namesFor', () => {
       'mfenv:owner': 'arn:aws:iam::123456789012:user/bob',
       'managed-by': 'mfenv',
     });
+  });
+});
+
+describe('names of scheduled flows', () => {
+  it("gives each environment its own state machine prefix, roles and table, and ARN patterns that match only its own names", () => {
+    // act
+    const alice = namesFor(deployment, 'alice');
+    const alice2 = namesFor(deployment, 'alice-2');
+    const matches = (pattern: string, arn: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`).test(arn);
+    // assess
+    expect(alice).toMatchObject({
+      sfnStateMachinePrefix: 'mfenv-alice',
+      sfnRoleArn: 'arn:aws:iam::123456789012:role/mfenv/mfenv-alice-sfn',
+      eventsRoleArn: 'arn:aws:iam::123456789012:role/mfenv/mfenv-alice-events',
+      sfnTableName: 'mfenv-alice-sfn',
+    });
+    const own = 'arn:aws:states:eu-west-1:123456789012:stateMachine:mfenv-alice_NightlyFlow';
+    const neighbours = 'arn:aws:states:eu-west-1:123456789012:stateMachine:mfenv-alice-2_NightlyFlow';
+    expect(matches(alice.stateMachineArnPattern, own)).toBe(true);
+    expect(matches(alice.stateMachineArnPattern, neighbours)).toBe(false);
+    expect(matches(alice2.stateMachineArnPattern, own)).toBe(false);
+    expect(matches(alice.ruleArnPattern, 'arn:aws:events:eu-west-1:123456789012:rule/mfenv-alice_NightlyFlow')).toBe(true);
+    expect(matches(alice.ruleArnPattern, 'arn:aws:events:eu-west-1:123456789012:rule/mfenv-alice-2_NightlyFlow')).toBe(false);
+  });
+
+  it('keeps the longest name within IAM, DynamoDB and EventBridge limits with the default prefix, and says when a prefix is too long', () => {
+    // prepare
+    const longest = `a${'b'.repeat(30)}c`;
+    // act
+    const names = namesFor(deployment, longest);
+    const longPrefix = namesFor({ ...deployment, prefix: 'abcdefghijklmnop' }, longest);
+    // assess: IAM roles 64; Metaflow keeps `<prefix>_` whole in rule names of up to 47 characters
+    expect(names.sfnRoleName.length).toBeLessThanOrEqual(64);
+    expect(names.eventsRoleName.length).toBeLessThanOrEqual(64);
+    expect(`${names.sfnStateMachinePrefix}_`.length).toBeLessThanOrEqual(47);
+    expect(schedulingPrefixFits(names)).toBe(true);
+    expect(schedulingPrefixFits(longPrefix)).toBe(false);
+  });
+
+  it('lists the scheduling resources only when scheduling is on', () => {
+    // act
+    const off = resourcesOf(namesFor(deployment, 'bob'));
+    const on = resourcesOf(namesFor(deployment, 'bob'), true);
+    // assess
+    expect(off).not.toHaveProperty('sfnRoleArn');
+    expect(Object.keys(on).filter((key) => !(key in off)).sort()).toEqual(['eventsRoleArn', 'sfnRoleArn', 'sfnStateMachinePrefix', 'sfnTableName']);
   });
 });
 
