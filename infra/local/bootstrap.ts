@@ -18,7 +18,7 @@ import {
   ModifySubnetAttributeCommand,
 } from '@aws-sdk/client-ec2';
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
-import { CreatePolicyCommand, CreateServiceLinkedRoleCommand, IAMClient } from '@aws-sdk/client-iam';
+import { CreatePolicyCommand, CreateRoleCommand, CreateServiceLinkedRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { permissionsBoundaryName, permissionsBoundaryPolicy } from '../../lambdas/core/policies';
 import { REGISTRY_TABLE } from '../../lambdas/core/registry';
 import { SETTING, SETTING_DEFAULTS, type SpotAllocationStrategy } from '../../lambdas/core/settings';
@@ -37,6 +37,12 @@ export interface LocalBootstrapOptions {
   /** Each environment in subnets of its own (default: on, as the stack). */
   networkIsolation?: boolean;
   deletedRecordRetentionDays?: number;
+  /**
+   * The Batch service role compute environments name: Batch's service-linked role (default), or "own", an
+   * ordinary role as a deployment names with mfenv:batchServiceRoleArn, with which AWS changes no instance
+   * types in place (a resize then re-creates the compute environment).
+   */
+  batchServiceRole?: 'service-linked' | 'own';
 }
 
 export interface LocalBootstrap {
@@ -150,7 +156,21 @@ export async function bootstrapEmulator(endpoint: string, options: LocalBootstra
 
   // The Batch service-linked role, named in the settings: the emulator, unlike AWS, requires a compute
   // environment to name a service role. Then the permissions boundary of every environment role.
-  const serviceRoleArn = (await iam.send(new CreateServiceLinkedRoleCommand({ AWSServiceName: 'batch.amazonaws.com' }))).Role!.Arn!;
+  const serviceLinkedRoleArn = (await iam.send(new CreateServiceLinkedRoleCommand({ AWSServiceName: 'batch.amazonaws.com' }))).Role!.Arn!;
+  const serviceRoleArn =
+    options.batchServiceRole === 'own'
+      ? (
+          await iam.send(
+            new CreateRoleCommand({
+              RoleName: `${stackName}-batch-service`,
+              AssumeRolePolicyDocument: JSON.stringify({
+                Version: '2012-10-17',
+                Statement: [{ Effect: 'Allow', Principal: { Service: 'batch.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+              }),
+            }),
+          )
+        ).Role!.Arn!
+      : serviceLinkedRoleArn;
   const boundaryArn = (
     await iam.send(
       new CreatePolicyCommand({

@@ -38,6 +38,8 @@ export interface LocalModeOptions {
   maxEnvironmentsPerOwner?: number;
   spotAllocationStrategy?: SpotAllocationStrategy;
   deletedRecordRetentionDays?: number;
+  /** The Batch service role compute environments name (infra/local/bootstrap.ts; default Batch's service-linked role). */
+  batchServiceRole?: 'service-linked' | 'own';
   /** Pause of every Wait state and Retry, in ms (defaults: MFENV_LOCAL_WAIT_MS / MFENV_LOCAL_RETRY_MS or 200 / 100). */
   waitMs?: number;
   retryMs?: number;
@@ -142,6 +144,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       maxEnvironmentsPerOwner: options.maxEnvironmentsPerOwner,
       spotAllocationStrategy: options.spotAllocationStrategy,
       deletedRecordRetentionDays: options.deletedRecordRetentionDays,
+      batchServiceRole: options.batchServiceRole,
     });
     const stackName = bootstrap.env[SETTING.stackName]!;
 
