@@ -147,6 +147,7 @@ const OPERATIONS: Record<string, OperationSpec> = {
       examples: {
         smallest: { summary: 'Just a name', value: { name: 'alice' } },
         cpuOnly: { summary: 'At most 16 vCPUs, no GPU families', value: { name: 'alice-cpu', maxVcpus: 16, gpu: false } },
+        scheduled: { summary: 'Scheduled flows on Step Functions (python flow.py step-functions create)', value: { name: 'alice-nightly', scheduling: true } },
       },
     },
     errors: [
