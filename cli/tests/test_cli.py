@@ -194,6 +194,28 @@ def test_create_sends_the_options_and_without_wait_says_how_to_follow(capsys, ke
     assert json.loads(out)["status"] == "CREATING"
 
 
+def test_create_with_scheduling_asks_for_it_and_show_names_the_state_machines(capsys, keys, api):
+    # prepare
+    scheduled = {
+        **environment("READY"),
+        "spec": {"maxVcpus": 4, "gpu": False, "scheduling": True},
+        "resources": {"bucket": "mfenv-demo-1", "accessRoleArn": ROLE, "sfnStateMachinePrefix": "mfenv-demo"},
+    }
+    api.routes[("POST", "/environments")] = Response(202, {"retry-after": "10"}, environment("CREATING"), "")
+    api.routes[("GET", "/environments/demo")] = Response(200, {}, scheduled, "")
+
+    # act
+    created = mfenv_(capsys, "--api", "http://127.0.0.1:9", "create", "demo", "--scheduling", "--json")
+    shown = mfenv_(capsys, "--api", "http://127.0.0.1:9", "show", "demo")
+
+    # assess
+    assert created[0] == Exit.OK
+    assert api.calls[0] == ("POST", "/environments", None, {"name": "demo", "scheduling": True})
+    assert shown[0] == Exit.OK
+    assert "scheduling   yes" in shown[1]
+    assert "mfenv-demo_<FlowName>" in shown[1]
+
+
 def test_create_prints_the_warnings_of_the_preflight_and_show_repeats_them(capsys, keys, api):
     # prepare
     warned = {**environment("CREATING"), "warnings": ["GPU jobs cannot start: the Spot quota L-3819A6DF is 0 vCPUs."]}

@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("name", metavar="NAME")
     sub.add_argument("--max-vcpus", type=_positive, metavar="N", help="vCPU ceiling of its compute environment (default: the deployment's)")
     sub.add_argument("--no-gpu", action="store_true", help="leave out the GPU instance families")
+    sub.add_argument("--scheduling", action="store_true",
+                     help="also what `python flow.py step-functions create` needs: scheduled flows on AWS Step Functions")
     wait_options(sub)
 
     sub = command("list", "list your environments")
@@ -237,6 +239,9 @@ def format_environment(environment: dict) -> str:
         ("region", environment.get("region")),
         ("max vCPUs", spec.get("maxVcpus")),
         ("GPU", None if "gpu" not in spec else ("yes" if spec.get("gpu") else "no")),
+        ("scheduling", "yes" if spec.get("scheduling") else None),
+        # Metaflow names every state machine (and its schedule rule) of the environment `<prefix>_<flow>`.
+        ("flows as", f"{resources['sfnStateMachinePrefix']}_<FlowName>" if resources.get("sfnStateMachinePrefix") else None),
         ("bucket", resources.get("bucket")),
         ("kept bucket", environment.get("retainedBucket")),
         ("job queue", resources.get("jobQueueArn")),
@@ -285,6 +290,8 @@ def cmd_create(ctx: Context) -> int:
         body["maxVcpus"] = ctx.args.max_vcpus
     if ctx.args.no_gpu:
         body["gpu"] = False
+    if ctx.args.scheduling:
+        body["scheduling"] = True
     response = ctx.api.request("POST", "/environments", body=body, ok=(202,))
     if not ctx.args.json:
         # What the API's preflight found that limits the environment: said before anything else, so it is seen.
