@@ -11,6 +11,7 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { buildSync } from 'esbuild';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { TAG } from '../lambdas/core/naming';
@@ -45,6 +46,37 @@ export const LAMBDA_ALIASES: Record<string, string> = {
   '@aws-sdk/credential-provider-node': './lambdas/core/credentials-from-env.ts',
 };
 
+/** Runs first in every Lambda bundle: checks the function's settings at init (lambdas/core/init-check.ts). */
+const INIT_CHECK = path.join(PROJECT_ROOT, 'lambdas/core/init-check.ts');
+
+/**
+ * The settings the code of `entry` reads: `settings.<name>()` calls, and `currentDeployment()` (the naming
+ * settings), in the project files of its tree-shaken bundle (esbuild marks each file's code with a
+ * `// <path>` line when it does not minify), so only what the function can actually run counts.
+ */
+export function settingsReadByEntry(entry: string): SettingName[] {
+  const { outputFiles } = buildSync({
+    entryPoints: [path.join(PROJECT_ROOT, entry)],
+    absWorkingDir: PROJECT_ROOT,
+    bundle: true,
+    write: false,
+    treeShaking: true,
+    platform: 'node',
+    format: 'esm',
+    logLevel: 'silent',
+  });
+  const parts = outputFiles[0]!.text.split(/^\/\/ (\S+)$/m);
+  const read = new Set<SettingName>();
+  for (let index = 1; index < parts.length; index += 2) {
+    const file = parts[index]!;
+    if (!file.startsWith('lambdas/') || file === 'lambdas/core/settings.ts') continue;
+    const code = parts[index + 1]!;
+    for (const [, name] of code.matchAll(/\bsettings\d*\.(\w+)\(/g)) if (name! in SETTING) read.add(name as SettingName);
+    if (/\bcurrentDeployment\d*\(/.test(code)) for (const name of ['prefix', 'accountId', 'region', 'stackName', 'partition'] as const) read.add(name);
+  }
+  return [...read].sort();
+}
+
 export interface MfenvFunctionProps {
   /** Source file, relative to the repository root; it exports `handler`. */
   entry: string;
@@ -65,6 +97,8 @@ export class MfenvFunction extends NodejsFunction {
       description: `Runs the ${id} function: ${props.description}`.slice(0, 1000),
     });
     const logGroup = new logs.LogGroup(scope, `${id}Logs`, { retention: LOG_RETENTION });
+    // Read from the code only when the stack's bundles are built (a synth that skips bundling needs no list).
+    const requiredSettings = Stack.of(scope).bundlingRequired ? settingsReadByEntry(props.entry) : [];
     super(scope, id, {
       entry: path.join(PROJECT_ROOT, props.entry),
       handler: 'handler',
@@ -93,6 +127,10 @@ export class MfenvFunction extends NodejsFunction {
         banner: ESM_REQUIRE_SHIM,
         // Bundle the SDK too: the version is the one the lock file pins and tests ran, and only what is used ships.
         externalModules: [],
+        // The settings check runs at init, before the handler module (lambdas/core/init-check.ts).
+        inject: [INIT_CHECK],
+        // A string, not a JSON array: esbuild's command line takes a define's value as one expression it can parse.
+        define: { MFENV_REQUIRED_SETTINGS: JSON.stringify(requiredSettings.join(',')) },
         esbuildArgs: { '--alias': Object.entries(LAMBDA_ALIASES).map(([from, to]) => `${from}=${to}`) },
       },
     });

@@ -241,6 +241,15 @@ export const settings = {
   },
 };
 
+/**
+ * Reads each of `names` now, so each is parsed and checked: a missing or malformed one throws the
+ * ConfigurationError naming its variable. A Lambda calls it at init with every setting its code reads
+ * (lambdas/core/init-check.ts).
+ */
+export function assertSettings(names: readonly SettingName[]): void {
+  for (const name of names) (settings[name] as () => unknown)();
+}
+
 /** The deployment that names derive from (see naming.ts). */
 export function currentDeployment(): Deployment {
   return {

@@ -16,6 +16,7 @@ import { gzipSync } from 'node:zlib';
 import { Stack } from 'aws-cdk-lib';
 import { LAMBDA_ALIASES, MfenvFunction } from '../../infra/functions';
 import { synthesize } from '../infra/synth';
+import { sampleEnvironmentOf } from '../support/function-environment';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 
@@ -31,21 +32,21 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-/** Each function's bundle file, built as `cdk synth` builds it. */
-function bundles(): Map<string, string> {
+/** Each function's bundle file, built as `cdk synth` builds it, and the environment the stack gives it. */
+function bundles(): Map<string, { file: string; env: Record<string, string> }> {
   const { app, stack, json } = synthesize({}, { bundle: true });
   const functions = stack.node.findAll().filter((construct): construct is MfenvFunction => construct instanceof MfenvFunction);
   return new Map(
     functions.map((fn) => {
-      const resource = fn.node.defaultChild as import('aws-cdk-lib').CfnElement;
-      const key = json.Resources[Stack.of(fn).getLogicalId(resource)]!.Properties!.Code.S3Key as string;
-      return [fn.node.id, path.join(app.outdir, `asset.${key.replace(/\.zip$/, '')}`, 'index.mjs')];
+      const logicalId = Stack.of(fn).getLogicalId(fn.node.defaultChild as import('aws-cdk-lib').CfnElement);
+      const key = json.Resources[logicalId]!.Properties!.Code.S3Key as string;
+      return [fn.node.id, { file: path.join(app.outdir, `asset.${key.replace(/\.zip$/, '')}`, 'index.mjs'), env: sampleEnvironmentOf(json, logicalId) }];
     }),
   );
 }
 
 /** The same bundles without the Lambda build's aliases: what the functions would ship with the SDK's own chain. */
-function bundlesWithoutAliases(): Map<string, string> {
+function bundlesWithoutAliases(): ReturnType<typeof bundles> {
   const saved = { ...LAMBDA_ALIASES };
   for (const name of Object.keys(LAMBDA_ALIASES)) delete LAMBDA_ALIASES[name];
   try {
@@ -55,11 +56,12 @@ function bundlesWithoutAliases(): Map<string, string> {
   }
 }
 
-function importMs(file: string): number {
+/** Milliseconds a fresh Node takes to import the bundle, given the function's settings (it checks them as it loads). */
+function importMs(file: string, env: Record<string, string>): number {
   return Number(
     execFileSync(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', LOADER, file], {
       encoding: 'utf8',
-      env: { PATH: process.env.PATH, AWS_REGION: 'us-east-1' },
+      env: { PATH: process.env.PATH, ...env },
     }).trim(),
   );
 }
@@ -69,13 +71,13 @@ const kib = (bytes: number) => Math.round(bytes / 1024);
 function main(): void {
   const deployed = bundles();
   const withoutAliases = bundlesWithoutAliases();
-  const rows = [...deployed].map(([id, file]) => {
-    const plain = withoutAliases.get(id)!;
+  const rows = [...deployed].map(([id, { file, env }]) => {
+    const plain = withoutAliases.get(id)!.file;
     const timesDeployed: number[] = [];
     const timesPlain: number[] = [];
     for (let run = 0; run < RUNS; run += 1) {
-      timesPlain.push(importMs(plain));
-      timesDeployed.push(importMs(file));
+      timesPlain.push(importMs(plain, env));
+      timesDeployed.push(importMs(file, env));
     }
     const ms = median(timesDeployed);
     const plainMs = median(timesPlain);

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { FUNCTION_RUNTIME, LOG_RETENTION, type MfenvFunction } from '../../infra/functions';
 import { SETTING, type SettingName } from '../../lambdas/core/settings';
 import { API_FUNCTION, STEP_FUNCTIONS, STEP_FUNCTION_IDS, UNINSTALL_GUARD_FUNCTION } from '../../lambdas/steps/catalogue';
+import { sampleEnvironmentOf } from '../support/function-environment';
 import { settingsReadBy } from './sources';
 import { PROJECT_ROOT, type Synthesized, logicalIdOf, resourcesOfType, synthesize } from './synth';
 
@@ -124,7 +125,8 @@ describe('the functions', () => {
       const file = path.join(bundleDir(fn), 'index.mjs');
       const output = execFileSync(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', loader, file], {
         encoding: 'utf8',
-        env: { PATH: process.env.PATH, AWS_REGION: 'us-east-1' },
+        // Its settings, as Lambda gives them: the bundle checks them as it loads (lambdas/core/init-check.ts).
+        env: { PATH: process.env.PATH, ...sampleEnvironmentOf(synthesized.json, logicalIdOf(fn)) },
       });
       return { entry, bytes: statSync(file).size, ...JSON.parse(output.trim().split('\n').pop()!) };
     });
