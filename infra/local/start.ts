@@ -144,6 +144,8 @@ function instructions(local: LocalMode, users: LocalUser[], admins: string[], de
     `  mfenv create ${first!.name} --wait`,
     `  mfenv run ${first!.name} -- python flow.py run      # as the environment's access role; artifacts land in its bucket`,
     `  mfenv delete ${first!.name} --purge --wait`,
+    `  # scheduled flows (mfenv create NAME --scheduling; python flow.py step-functions create), also:`,
+    `  export AWS_ENDPOINT_URL_SFN=${local.sfnEndpoint} AWS_ENDPOINT_URL_EVENTBRIDGE=${local.emulatorEndpoint}`,
     '',
     'Or with curl: create, watch, fetch the Metaflow config, delete:',
     '',
