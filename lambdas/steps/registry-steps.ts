@@ -56,10 +56,11 @@ async function markReady({ environment }: StepInput) {
       to: 'READY',
       statusReason: null,
       set: {
-        resources: resourcesOf(names),
+        resources: resourcesOf(names, environment.spec.scheduling),
         config: metaflowConfigFor({
           environmentName: environment.name,
           names,
+          scheduling: environment.spec.scheduling,
           s3EndpointUrl: settings.metaflowS3EndpointUrl(),
           containerRegistry: settings.batchContainerRegistry(),
         }),
