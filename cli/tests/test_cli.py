@@ -254,3 +254,109 @@ def test_options_are_accepted_after_the_command_too(capsys, keys, api):
     code, out, _ = mfenv_(capsys, "show", "demo", "--api", "http://127.0.0.1:9", "--json")
     assert code == Exit.OK
     assert json.loads(out)["name"] == "demo"
+
+
+# ---- resize ----
+
+
+class _Clock:
+    """Time that passes only when slept: a wait runs at once, at the pace it would keep."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+@pytest.fixture
+def instant_waits(monkeypatch):
+    clock = _Clock()
+    real = mfenv.cli.wait_for
+    monkeypatch.setattr(mfenv.cli, "wait_for", lambda *args, **kwargs: real(*args, clock=clock, sleep=clock.sleep, **kwargs))
+
+
+def resized(spec, status="READY", reason=None):
+    return {**environment(status), "spec": spec, "statusReason": reason}
+
+
+def test_resize_sends_only_what_was_given_and_without_wait_says_how_to_follow(capsys, keys, api):
+    # prepare
+    api.routes[("PATCH", "/environments/demo")] = Response(202, {"retry-after": "10"}, environment("UPDATING"), "")
+
+    # act
+    code, _, err = mfenv_(capsys, "--api", "http://127.0.0.1:9", "resize", "demo", "--max-vcpus", "32", "--no-gpu", "--scheduling")
+
+    # assess
+    assert code == Exit.OK
+    assert api.calls == [("PATCH", "/environments/demo", None, {"maxVcpus": 32, "gpu": False, "scheduling": True})]
+    assert "demo is UPDATING" in err
+
+
+def test_resize_with_nothing_to_change_is_a_usage_error_and_calls_nothing(capsys, keys, api):
+    # act
+    code, _, err = mfenv_(capsys, "--api", "http://127.0.0.1:9", "resize", "demo")
+
+    # assess
+    assert code == Exit.USAGE
+    assert api.calls == []
+    assert "--max-vcpus" in err
+
+
+def test_resize_to_what_it_already_has_says_so_and_exits_0(capsys, keys, api):
+    # prepare
+    api.routes[("PATCH", "/environments/demo")] = Response(200, {}, environment("READY"), "")
+
+    # act
+    code, _, err = mfenv_(capsys, "--api", "http://127.0.0.1:9", "resize", "demo", "--max-vcpus", "4", "--wait")
+
+    # assess
+    assert code == Exit.OK
+    assert "nothing to change" in err
+    assert [call[0] for call in api.calls] == ["PATCH"]
+
+
+def test_resize_wait_ends_ok_when_the_new_spec_is_in_force(capsys, keys, api, instant_waits):
+    # prepare
+    api.routes[("PATCH", "/environments/demo")] = Response(202, {"retry-after": "10"}, environment("UPDATING"), "")
+    api.routes[("GET", "/environments/demo")] = Response(200, {}, resized({"maxVcpus": 32, "gpu": True}), "")
+
+    # act
+    code, out, err = mfenv_(capsys, "--api", "http://127.0.0.1:9", "resize", "demo", "--max-vcpus", "32", "--gpu", "--wait", "--json")
+
+    # assess
+    assert code == Exit.OK
+    assert json.loads(out)["spec"] == {"maxVcpus": 32, "gpu": True}
+    assert "demo is READY" in err
+
+
+def test_resize_wait_exits_3_with_the_reason_when_the_change_was_undone(capsys, keys, api, instant_waits):
+    # prepare: READY again, with the previous spec and the workflow's reason
+    reason = "Resizing to maxVcpus 32, gpu false, scheduling false failed: AWS said no. Nothing was changed."
+    api.routes[("PATCH", "/environments/demo")] = Response(202, {"retry-after": "10"}, environment("UPDATING"), "")
+    api.routes[("GET", "/environments/demo")] = Response(200, {}, resized({"maxVcpus": 4, "gpu": False}, reason=reason), "")
+
+    # act
+    code, _, err = mfenv_(capsys, "--api", "http://127.0.0.1:9", "resize", "demo", "--max-vcpus", "32", "--wait")
+
+    # assess
+    assert code == Exit.FAILED
+    assert f"demo was not resized: {reason}" in err
+
+
+def test_resize_refused_while_creating_is_one_line_and_exit_1(capsys, keys, api):
+    # prepare
+    api.routes[("PATCH", "/environments/demo")] = Response(409, {}, {
+        "type": "urn:mfenv:problem:environment-state-conflict", "title": "The environment is busy or in the wrong state", "status": 409,
+        "detail": 'The environment "demo" is CREATING, so it cannot be changed now: it is still being created.'}, "")
+
+    # act
+    code, _, err = mfenv_(capsys, "--api", "http://127.0.0.1:9", "resize", "demo", "--max-vcpus", "32")
+
+    # assess
+    assert code == Exit.REFUSED
+    assert "is CREATING" in err
+    assert "Traceback" not in err

@@ -52,6 +52,7 @@ const TRUST_POLICIES: Record<string, string> = {
   eventsRoleTrustPolicy: "EventBridge of this account (aws:SourceAccount), starting the environment's scheduled flows.",
   'WorkflowsProvisionRoleF0E1B68D.trust': 'Step Functions, for the provision state machine.',
   'WorkflowsTeardownRole55BC1505.trust': 'Step Functions, for the teardown state machine.',
+  'WorkflowsUpdateRoleB00F12EA.trust': 'Step Functions, for the update state machine.',
   'ApiHandlerRole7074C5BF.trust': 'Lambda, for the API function.',
   'HttpApiCloudWatchRoleBFAE0459.trust': "API Gateway, which writes the stage's execution logs through it.",
 };
@@ -241,7 +242,7 @@ export const PARLIAMENT_ACKNOWLEDGEMENTS: ParliamentAcknowledgement[] = [
       `${subject} acts on two resources (the subnet, and the VPC or the route table), allowed in two statements so that the managed-by tag condition applies to the subnet alone. ` +
       'IAM authorizes each resource of a request against every statement of the policy; parliament checks each statement on its own, and so finds a required resource type missing from it.',
   })),
-  ...['WorkflowsProvisionRoleDefaultPolicyB4CB6451', 'WorkflowsTeardownRoleDefaultPolicyC3D8FF6B'].map((document) => ({
+  ...['WorkflowsProvisionRoleDefaultPolicyB4CB6451', 'WorkflowsTeardownRoleDefaultPolicyC3D8FF6B', 'WorkflowsUpdateRoleDefaultPolicyB6033145'].map((document) => ({
     document,
     issue: 'PERMISSIONS_MANAGEMENT_ACTIONS',
     subject: 'logs:putresourcepolicy',
@@ -253,7 +254,7 @@ export const PARLIAMENT_ACKNOWLEDGEMENTS: ParliamentAcknowledgement[] = [
     issue: 'RESOURCE_MISMATCH',
     subject: 'states:DescribeExecution',
     reason:
-      "DescribeExecution takes an `execution` (standard workflow) or an `express` resource, one per kind of state machine, and parliament asks for both. Both state machines are STANDARD (infra/workflows.ts): their executions are `execution:<state machine>:<name>`, which is what is granted.",
+      "DescribeExecution takes an `execution` (standard workflow) or an `express` resource, one per kind of state machine, and parliament asks for both. Every state machine is STANDARD (infra/workflows.ts): their executions are `execution:<state machine>:<name>`, which is what is granted.",
   },
 ];
 
@@ -279,7 +280,7 @@ export const CHECKOV_ACKNOWLEDGEMENTS: CheckovAcknowledgement[] = [
   ...[
     new RegExp(`Workflows[A-Za-z]+StepsLogs${HASH}`), // each step Lambda's logs (infra/functions.ts)
     new RegExp(`ApiHandlerLogs${HASH}`), // the API Lambda's logs
-    new RegExp(`Workflows(Provision|Teardown)Logs${HASH}`), // the state machines' execution logs (infra/workflows.ts)
+    new RegExp(`Workflows(Provision|Teardown|Update)Logs${HASH}`), // the state machines' execution logs (infra/workflows.ts)
     new RegExp(`HttpAccessLogs${HASH}`), // the API stage's access logs (infra/api.ts)
     new RegExp(`NetworkRejectedFlows${HASH}`), // the VPC's rejected flows (infra/network.ts)
   ].map((resource) => ({

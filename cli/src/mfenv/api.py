@@ -190,8 +190,9 @@ class Api:
         headers = {"Accept": "application/json", "User-Agent": f"mfenv-cli/{__version__}"}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        if method == "POST":
-            # The API replays the first answer for the same key and body, so a repeated POST creates nothing twice.
+        if method in ("POST", "PATCH"):
+            # The API replays the first answer for the same key and body, so a repeated POST creates nothing twice
+            # (and a repeated PATCH gets its 202 again rather than a 409 from the update it started).
             headers["Idempotency-Key"] = str(uuid.uuid4())
         for attempt in range(1, attempts + 1):
             response = self._send(method, url, data, headers)
@@ -199,7 +200,7 @@ class Api:
                 return response
             # A POST is repeated only when it was throttled before reaching mfenv; a 5xx may have done part
             # of the work, and a person should see that answer rather than a later "name taken".
-            retryable = response.status == 429 if method == "POST" else response.status in _RETRYABLE
+            retryable = response.status == 429 if method in ("POST", "PATCH") else response.status in _RETRYABLE
             if retryable and attempt < attempts:
                 self.sleep(min(response.retry_after() or attempt * 2.0, 20.0))
                 continue

@@ -34,6 +34,7 @@ Your own Metaflow back end on AWS (an S3 bucket, a Batch Spot queue, an access r
   mfenv create demo --wait                  create it and wait until it is READY
   mfenv run demo -- python flow.py run      run a flow with it (as its access role)
   eval "$(mfenv use demo)"                  or select it in this shell
+  mfenv resize demo --max-vcpus 32 --wait  more vCPUs (or --gpu/--no-gpu, --scheduling/--no-scheduling)
   mfenv delete demo --purge --wait          remove it, data included
 
 The API is found from --api, else MFENV_API, else the ApiUrl output of the CloudFormation stack (--stack,
@@ -121,6 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("run", "run a command with the environment selected: mfenv run NAME -- COMMAND...")
     sub.add_argument("name", metavar="NAME")
     sub.add_argument("--force", action="store_true", help="replace a config file or AWS profile that mfenv did not write")
+
+    sub = command("resize", "change an environment's vCPUs, GPUs or scheduled flows (its queue, bucket and config stay)")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("--max-vcpus", type=_positive, metavar="N", help="the new vCPU ceiling of its compute environment")
+    sub.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None,
+                     help="add (--gpu) or leave out (--no-gpu) the GPU instance families")
+    sub.add_argument("--scheduling", action=argparse.BooleanOptionalAction, default=None,
+                     help="turn scheduled flows on AWS Step Functions on (--scheduling) or off (--no-scheduling)")
+    wait_options(sub)
 
     sub = command("delete", "delete an environment (its bucket is kept if it holds data, unless --purge)")
     sub.add_argument("name", metavar="NAME")
@@ -300,6 +310,48 @@ def cmd_create(ctx: Context) -> int:
     return _finish(ctx, ctx.args.name, "create", response)
 
 
+def resize_body(args: argparse.Namespace) -> Dict[str, object]:
+    """The PATCH body: only what was given (a field left out keeps its value)."""
+    body: Dict[str, object] = {}
+    if args.max_vcpus is not None:
+        body["maxVcpus"] = args.max_vcpus
+    if args.gpu is not None:
+        body["gpu"] = args.gpu
+    if args.scheduling is not None:
+        body["scheduling"] = args.scheduling
+    return body
+
+
+def cmd_resize(ctx: Context) -> int:
+    args = ctx.args
+    body = resize_body(args)
+    if not body:
+        raise CliError("Say what to change: --max-vcpus N, --gpu or --no-gpu, --scheduling or --no-scheduling.", Exit.USAGE)
+    # 200: nothing to change (already so); 202: the update has started.
+    response = ctx.api.request("PATCH", _path_of(args.name), body=body, ok=(200, 202))
+    if not args.json:
+        for warning in warnings_of(response.body):
+            ctx.note(f"warning: {warning}")
+    if response.status == 200:
+        if args.json:
+            ctx.print_json(response.body)
+        else:
+            ctx.note(f"{args.name} already has these settings; nothing to change.")
+        return Exit.OK
+    if not args.wait:
+        return _finish(ctx, args.name, "resize", response)
+    code, environment = wait_for(ctx.api, args.name, "resize", response, args.timeout, Display(args.name, ctx.stderr))
+    # A failed resize is READY too, with the previous spec and a statusReason saying why.
+    spec = environment.get("spec") or {}
+    applied = all(spec.get(field, False if field == "scheduling" else None) == value for field, value in body.items())
+    if code == Exit.OK and not applied:
+        ctx.note(f"mfenv: {args.name} was not resized: {environment.get('statusReason') or 'no reason was given'}")
+        code = Exit.FAILED
+    if args.json:
+        ctx.print_json(environment)
+    return code
+
+
 def cmd_delete(ctx: Context) -> int:
     query = {"purge": "true"} if ctx.args.purge else None
     response = ctx.api.request("DELETE", _path_of(ctx.args.name), query=query, ok=(200, 202))
@@ -421,7 +473,7 @@ def _run(argv: List[str], environ: Mapping[str, str], stdout, stderr) -> int:
     elif command is not None:
         parser.error(f"only run takes a command after --, not {args.command}")
     ctx = Context(args, environ, stdout, stderr)
-    handlers = {"create": cmd_create, "delete": cmd_delete, "list": cmd_list, "show": cmd_show, "use": cmd_use}
+    handlers = {"create": cmd_create, "delete": cmd_delete, "list": cmd_list, "show": cmd_show, "use": cmd_use, "resize": cmd_resize}
     if args.command == "run":
         return cmd_run(ctx, command)
     return handlers[args.command](ctx)

@@ -13,7 +13,11 @@ from .api import Api, Response
 from .errors import CliError, Exit
 
 #: For each operation: the status that ends it well, and the one that ends it badly.
-GOALS = {"create": ("READY", "CREATE_FAILED"), "delete": ("DELETED", "DELETE_FAILED")}
+GOALS = {"create": ("READY", "CREATE_FAILED"), "delete": ("DELETED", "DELETE_FAILED"),
+         # A resize ends READY either way: with the new spec, or the previous one and a statusReason (the caller tells).
+         "resize": ("READY", "READY")}
+#: What goes on when a wait is interrupted.
+_GOING_ON = {"create": "created", "delete": "deleted", "resize": "resized"}
 #: Seconds between polls when the API names none (it sends Retry-After with every 202).
 DEFAULT_POLL_SECONDS = 10.0
 #: However long the API asks to wait, look again at least this often.
@@ -130,17 +134,17 @@ def wait_for(
                 if operation == "delete":
                     environment = {**environment, "status": done, "progress": None}
                     break
-                raise CliError(f"{name} disappeared while it was being created: mfenv list shows what you have.")
+                raise CliError(f"{name} disappeared while it was being {_GOING_ON[operation]}: mfenv list shows what you have.")
             environment = response.body if isinstance(response.body, dict) else environment
             delay = response.retry_after() or delay
     except KeyboardInterrupt:
         display.clear()
         raise CliError(
-            f"Stopped waiting; {name} goes on being {'created' if operation == 'create' else 'deleted'}: "
+            f"Stopped waiting; {name} goes on being {_GOING_ON[operation]}: "
             f"mfenv show {name} tells where it is.",
             Exit.INTERRUPTED,
         ) from None
-    if environment.get("status") == failed:
+    if failed != done and environment.get("status") == failed:
         reason = environment.get("statusReason") or "no reason was given"
         display.finish(f"mfenv: {name} is {failed} after {display.elapsed()}: {reason}")
         return Exit.FAILED, environment
