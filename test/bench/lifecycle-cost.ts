@@ -33,6 +33,9 @@ const TYPICAL_SECONDS: Partial<Record<StateMachineId, Record<string, number>>> =
  */
 const CONSECUTIVE_SIGHTINGS: Record<string, number> = { IsInstanceProfileVisible: 3 };
 
+/** Choices on an option of the environment, and whether a typical environment has it: scheduled flows are opt-in. */
+const OPTIONS: Record<string, boolean> = { IsSchedulingOn: false };
+
 /** A poll schedule: the wait after the n-th check, given the previous wait. */
 type Schedule = (attempt: number, previousWait: number) => number;
 const CURRENT: Schedule = (attempt, previousWait) => nextPoll({ attempt: attempt - 1, waitSeconds: previousWait }, true, 'x').waitSeconds;
@@ -68,6 +71,11 @@ function walk(machine: Machine, readyAt: Record<string, number>, schedule: Sched
     if (state.Type === 'Task') totals.invocations += 1;
     if (state.Type === 'Pass' && state.Result?.waitSeconds !== undefined) firstWait = state.Result.waitSeconds;
     if (state.Type === 'Parallel') for (const branch of state.Branches ?? []) walk(branch, readyAt, schedule, totals);
+    if (state.Type === 'Choice' && OPTIONS[name] !== undefined) {
+      // An option of the environment, not a poll loop: the typical environment takes the path OPTIONS says.
+      name = OPTIONS[name] ? (state as unknown as { Choices: { Next: string }[] }).Choices[0]!.Next : state.Default;
+      continue;
+    }
     if (state.Type === 'Choice') {
       // The loop so far counted one round (Wait, Task, this Choice); every further check is one more round.
       const { checks: firstSighting, lag } = pollLoop(firstWait, readyAt[name] ?? 0, schedule);
