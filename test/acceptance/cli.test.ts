@@ -7,6 +7,7 @@
  *   mfenv run demo -- python flow.py  → a real Metaflow flow, its artifacts in demo's bucket; the emulator's
  *                                       request recorder shows every S3 request signed by a session of
  *                                       demo's access role, none by the teammate's own key
+ *   mfenv resize demo --max-vcpus 8   → UPDATING, then READY with the new vCPUs (--wait)
  *   mfenv show demo (someone else)    → one line, not found, non-zero
  *   mfenv delete demo --purge --wait  → DELETED, nothing of demo left
  *
@@ -266,6 +267,24 @@ test("mfenv run runs a real Metaflow flow as the access role's session, never wi
   expect([...actions].sort()).toEqual(expect.arrayContaining(['sts:AssumeRole']));
   for (const action of actions) expect(['sts:AssumeRole', 'sts:GetCallerIdentity']).toContain(action);
   console.log(`recorded ${requests.length} requests: ${toBucket.length} to ${bucket} by ${sessions.size} access-role session key(s); the teammate's key: ${[...actions].join(', ')}`);
+});
+
+test('mfenv resize --max-vcpus --wait shows UPDATING, exits 0 once READY with the new vCPUs, the queue and bucket unchanged', async () => {
+  // prepare
+  const before = (await apiClient(context.local.apiUrl, teammate).get(`/environments/${NAME}`)).json;
+
+  // act
+  const result = await timed('resize --wait', () => mfenv(['resize', NAME, '--max-vcpus', '8', '--wait', '--json']));
+
+  // assess
+  expectExit(result, 0);
+  expect(result.stderr).toMatch(new RegExp(`^\\[0:\\d\\d\\] ${NAME} UPDATING`, 'm'));
+  const after = JSON.parse(result.stdout);
+  expect(after).toMatchObject({ status: 'READY', spec: { maxVcpus: 8, gpu: false }, resources: before.resources });
+  const { computeEnvironments = [] } = await aws.batch.send(
+    new DescribeComputeEnvironmentsCommand({ computeEnvironments: [before.resources.computeEnvironmentArn] }),
+  );
+  expect(computeEnvironments[0]?.computeResources?.maxvCpus).toBe(8);
 });
 
 test("someone else's mfenv show demo: one line saying it is not found, non-zero exit", async () => {
