@@ -6,7 +6,7 @@
  * previous spec, a reason, and the queue on the compute environment it had. The queue and the bucket never change.
  */
 import { BatchClient, type ComputeEnvironmentDetail, DescribeComputeEnvironmentsCommand, DescribeJobQueuesCommand } from '@aws-sdk/client-batch';
-import { GetRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
+import { GetRoleCommand, GetRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { emulatorClientConfig } from '../../infra/local/bootstrap';
 import { namesFor } from '../../lambdas/core/naming';
@@ -162,6 +162,27 @@ describe('resizing an environment through the local HTTP API', () => {
     expect(done.json).toMatchObject({ status: 'READY', spec: { maxVcpus: 16, gpu: true } });
     expect(done.json.statusReason).toContain('Injected: maxvCpus cannot be changed now');
     expect(await computeEnvironment(inForce)).toMatchObject({ computeResources: expect.objectContaining({ maxvCpus: 16 }) });
+  });
+
+  it('turns scheduled flows on and off: their role and payload keys come and go, nothing else changes', async () => {
+    // prepare
+    const before = (await asAlice.get(`/environments/${NAME}`)).json;
+    const sfnRole = () => aws.iam.send(new GetRoleCommand({ RoleName: `mfenv-${NAME}-sfn` }));
+
+    // act
+    const on = (await resized({ scheduling: true })).done.json;
+    const configOn = (await asAlice.get(`/environments/${NAME}/config`)).json;
+    await expect(sfnRole()).resolves.toBeDefined();
+    const off = (await resized({ scheduling: false })).done.json;
+    const configOff = (await asAlice.get(`/environments/${NAME}/config`)).json;
+
+    // assess
+    expect(on).toMatchObject({ status: 'READY', statusReason: null, spec: { ...before.spec, scheduling: true } });
+    expect(on.resources).toMatchObject({ ...before.resources, sfnRoleArn: expect.stringContaining(`mfenv-${NAME}-sfn`) });
+    expect(configOn).toMatchObject({ METAFLOW_SFN_IAM_ROLE: on.resources.sfnRoleArn, METAFLOW_BATCH_JOB_QUEUE: before.resources.jobQueueArn });
+    expect(off).toMatchObject({ status: 'READY', statusReason: null, spec: { ...before.spec, scheduling: false }, resources: before.resources });
+    expect(configOff.METAFLOW_SFN_IAM_ROLE).toBeUndefined();
+    await expect(sfnRole()).rejects.toMatchObject({ name: 'NoSuchEntityException' });
   });
 
   it('deletes the replacement compute environment with the rest of the environment', async () => {
