@@ -3,7 +3,7 @@
  * resource policy, logging and tracing, the POST body model, and RFC 9457 answers for API Gateway's own errors.
  */
 import { z } from 'zod';
-import { API_STAGE, API_THROTTLING, GATEWAY_PROBLEMS, createRequestJsonSchema, problemTemplate } from '../../infra/api';
+import { API_STAGE, API_THROTTLING, GATEWAY_PROBLEMS, createRequestJsonSchema, problemTemplate, updateRequestJsonSchema } from '../../infra/api';
 import { problemTypeOf } from '../../lambdas/api/http';
 import { CONTEXT } from '../../infra/config';
 import { LOG_RETENTION } from '../../infra/functions';
@@ -85,6 +85,7 @@ describe('the API', () => {
         'GET /environments',
         'POST /environments',
         'GET /environments/{name}',
+        'PATCH /environments/{name}',
         'DELETE /environments/{name}',
         'GET /environments/{name}/config',
       ].sort(),
@@ -124,7 +125,7 @@ describe('the API', () => {
     for (const permission of permissions) {
       expect(permission.Principal).toBe('apigateway.amazonaws.com');
       // Only through the deployed stage, never the console's test-invoke.
-      expect(permission.SourceArn).toMatch(/\/\$\{HttpApiDeploymentStage\w+\}\/(GET|POST|DELETE)\/environments/);
+      expect(permission.SourceArn).toMatch(/\/\$\{HttpApiDeploymentStage\w+\}\/(GET|POST|PATCH|DELETE)\/environments/);
     }
   });
 
@@ -235,11 +236,18 @@ describe('the API', () => {
     const model = json.Resources[post.RequestModels['application/json'].Ref]!.Properties!;
     expect(model.ContentType).toBe('application/json');
     expect(model.Schema).toEqual(createRequestJsonSchema(64));
-    for (const route of ['GET /environments/{name}', 'DELETE /environments/{name}', 'GET /environments/{name}/config']) {
+    for (const route of ['GET /environments/{name}', 'PATCH /environments/{name}', 'DELETE /environments/{name}', 'GET /environments/{name}/config']) {
       const method = routes.get(route)!;
       expect(method.RequestParameters['method.request.path.name']).toBe(true);
       expect(validatorOf(method)).toMatchObject({ ValidateRequestParameters: true });
     }
+    // PATCH's body is checked against the update request's model, at least one field, before the Lambda runs.
+    const patch = routes.get('PATCH /environments/{name}')!;
+    expect(validatorOf(patch)).toMatchObject({ ValidateRequestBody: true });
+    expect(patch.RequestParameters['method.request.header.Idempotency-Key']).toBe(false);
+    const updateModel = json.Resources[patch.RequestModels['application/json'].Ref]!.Properties!;
+    expect(updateModel.Schema).toEqual(updateRequestJsonSchema(64));
+    expect(updateModel.Schema).toMatchObject({ minProperties: 1, additionalProperties: false, title: 'UpdateEnvironmentRequest' });
   });
 
   it('answers API Gateway errors (the 4XX and 5XX defaults included) as RFC 9457 problem documents', () => {

@@ -96,6 +96,7 @@ describe('POST /environments', () => {
         },
       ],
       teardown: [],
+      update: [],
     });
   });
 

@@ -96,6 +96,7 @@ describe('DELETE of a CREATING environment', () => {
           },
         },
       ],
+      update: [],
     });
   });
 
