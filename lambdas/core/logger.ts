@@ -5,6 +5,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { MiddlewareObj } from '@middy/core';
 
 export const logger = new Logger({
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'mfenv',
@@ -16,4 +17,16 @@ export const logger = new Logger({
  * instance serves, so the keys a request appended (environment, caller, step...) are dropped when it is
  * answered, whether it succeeded or threw: the next request's lines never carry a stale environment.
  */
-export const loggerMiddleware = () => injectLambdaContext(logger, { resetKeys: true });
+export function loggerMiddleware(): MiddlewareObj {
+  const inner = injectLambdaContext(logger, { resetKeys: true });
+  return {
+    ...inner,
+    // Powertools puts the constructor's level back at each invocation, for its debug-log sampling, which mfenv
+    // does not use: the level stays whatever the process set (POWERTOOLS_LOG_LEVEL, or a caller silencing it).
+    before: async (request) => {
+      const level = logger.getLevelName();
+      await inner.before?.(request);
+      if (logger.getLevelName() !== level) logger.setLogLevel(level);
+    },
+  };
+}

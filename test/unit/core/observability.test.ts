@@ -111,6 +111,30 @@ describe('the log lines of a handler', () => {
   });
 });
 
+describe('the log level', () => {
+  it('stays what the process set across invocations (Powertools would put its initial one back)', async () => {
+    // prepare
+    const { step, logger } = freshModules();
+    const steps = {
+      markReady: async () => ({}),
+      startRollback: async () => ({}),
+      finishTeardown: async () => ({}),
+      markTeardownFailed: async () => ({}),
+    } as unknown as StepModule.StepTable<'registry'>;
+    const handler = step.stepHandler('registry', steps);
+    logger.logger.setLogLevel('SILENT');
+
+    // act
+    const lines = await jsonLinesOf(async () => {
+      for (const name of ['alice', 'bob', 'carol']) await handler({ step: 'markReady', environment: environmentNamed(name) }, lambdaContext() as Context);
+    });
+
+    // assess
+    expect(lines.filter((line) => typeof line.message === 'string')).toEqual([]);
+    expect(logger.logger.getLevelName()).toBe('SILENT');
+  });
+});
+
 describe('the metrics of a handler', () => {
   it('are written once per invocation as EMF in namespace mfenv, with the service dimension', async () => {
     // prepare
