@@ -156,6 +156,28 @@ describe('PATCH /environments/{name}', () => {
     expect(await snapshot(workflows)).toEqual(before);
   });
 
+  it('makes a DELETE wait (409) while the update it recorded a moment ago may still be starting', async () => {
+    // prepare: UPDATING as a PATCH records it, its workflow not (yet) visible
+    const name = await readyEnvironment();
+    const record = (await registry.getEnvironment(name))!;
+    await registry.transition(name, {
+      from: ['READY'],
+      generation: record.generation,
+      to: 'UPDATING',
+      statusReason: null,
+      set: { generation: record.generation + 1, pendingSpec: { ...record.spec, maxVcpus: 32 } },
+    });
+    const before = await snapshot(workflows);
+
+    // act
+    const answer = await asAlice.delete(`/environments/${name}`);
+
+    // assess
+    expectProblem(answer, 409, 'environment-state-conflict');
+    expect(answer.json.detail).toContain('being resized');
+    expect(await snapshot(workflows)).toEqual(before);
+  });
+
   it('refuses idleExpiryExempt from a teammate with 403 and changes nothing', async () => {
     // prepare
     const name = await readyEnvironment();
