@@ -83,12 +83,12 @@ export class MfenvStack extends Stack {
       .setSetting('admins', config.admins.join(','));
     // POST and DELETE write statuses (CREATING, DELETING, a CREATE_FAILED workflow that never started).
     this.apiFunction.addToRolePolicy(publishStatusEventsStatement());
-
     bindPreflight(this.apiFunction, {
       networkIsolation: config.networkIsolation,
       subnets: this.network.subnets,
       gpuInstanceFamilies: config.gpuInstanceFamilies,
     });
+
     this.api = new Api(this, 'Http', {
       handler: this.apiFunction,
       maxVcpusCeiling: config.maxVcpusCeiling,

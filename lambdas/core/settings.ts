@@ -120,6 +120,8 @@ export const SETTING_DEFAULTS = {
   batchServiceRoleArn: '',
   launchTemplateId: '',
   spotAllocationStrategy: 'SPOT_CAPACITY_OPTIMIZED',
+  // Current GPU families (AWS Batch's `optimal` has none).
+  gpuInstanceFamilies: 'g4dn,g5,g6',
   maxVcpusCeiling: '64',
   maxEnvironments: '40',
   maxEnvironmentsPerOwner: '2',
@@ -133,8 +135,6 @@ export const SETTING_DEFAULTS = {
   idleExpiryDays: '0',
   idleExpiryGraceDays: '3',
   networkIsolation: 'true',
-  // Current GPU families (AWS Batch's `optimal` has none).
-  gpuInstanceFamilies: 'g4dn,g5,g6',
 } as const satisfies Partial<Record<SettingName, string>> & { spotAllocationStrategy: SpotAllocationStrategy };
 
 const DEFAULTS: Partial<Record<SettingName, string>> = SETTING_DEFAULTS;

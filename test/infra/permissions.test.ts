@@ -305,7 +305,11 @@ describe('the permissions of the functions and state machines', () => {
     expect(dynamo('api').find((statement) => list(statement.Action).includes('dynamodb:Query'))!.Resource).toBe(`${table}/index/byOwner`);
     expect(starts('registry')).toEqual(['arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:mfenv-teardown']);
     expect(starts('api').sort()).toEqual(
-      [`\${${logicalIdOf(stack.workflows.stateMachines.provision)}}`, `\${${logicalIdOf(stack.workflows.stateMachines.teardown)}}`].sort(),
+      [
+        `\${${logicalIdOf(stack.workflows.stateMachines.provision)}}`,
+        `\${${logicalIdOf(stack.workflows.stateMachines.teardown)}}`,
+        `\${${logicalIdOf(stack.workflows.stateMachines.update)}}`,
+      ].sort(),
     );
   });
 

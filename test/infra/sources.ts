@@ -67,8 +67,8 @@ const SERVICE_OF_PACKAGE: Record<string, string> = {
   '@aws-sdk/client-eventbridge': 'events',
   '@aws-sdk/client-iam': 'iam',
   '@aws-sdk/client-s3': 's3',
-  '@aws-sdk/client-sfn': 'states',
   '@aws-sdk/client-service-quotas': 'servicequotas',
+  '@aws-sdk/client-sfn': 'states',
 };
 
 /**
