@@ -33,33 +33,51 @@ export async function getEnvironment(name: string): Promise<EnvironmentRecord | 
 
 /** Environments of one owner (index query), or of everyone (scan: the table holds at most a few hundred). */
 export async function listEnvironments(options: { owner?: string; includeDeleted?: boolean } = {}): Promise<EnvironmentRecord[]> {
+  if (!options.owner) return scanEnvironments(options);
   const items: Record<string, unknown>[] = [];
   let ExclusiveStartKey: Record<string, unknown> | undefined;
   do {
-    const page = options.owner
-      ? await dynamoClient().send(
-          new QueryCommand({
-            TableName: settings.tableName(),
-            IndexName: REGISTRY_TABLE.ownerIndex.name,
-            KeyConditionExpression: '#owner = :owner',
-            ExpressionAttributeNames: { '#owner': 'owner' },
-            ExpressionAttributeValues: { ':owner': options.owner },
-            ExclusiveStartKey,
-          }),
-        )
-      : await dynamoClient().send(
-          new ScanCommand({
-            TableName: settings.tableName(),
-            FilterExpression: '#kind = :kind',
-            ExpressionAttributeNames: { '#kind': 'kind' },
-            ExpressionAttributeValues: { ':kind': 'environment' },
-            ConsistentRead: true,
-            ExclusiveStartKey,
-          }),
-        );
+    const page = await dynamoClient().send(
+      new QueryCommand({
+        TableName: settings.tableName(),
+        IndexName: REGISTRY_TABLE.ownerIndex.name,
+        KeyConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': options.owner },
+        ExclusiveStartKey,
+      }),
+    );
     items.push(...(page.Items ?? []));
     ExclusiveStartKey = page.LastEvaluatedKey;
   } while (ExclusiveStartKey);
+  return recordsOf(items, options);
+}
+
+/**
+ * Everyone's environments (a scan: the table holds at most a few hundred). Its own function so that callers
+ * which never list by owner (the uninstall guard, the idle-expiry check) need no Query permission.
+ */
+export async function scanEnvironments(options: { includeDeleted?: boolean } = {}): Promise<EnvironmentRecord[]> {
+  const items: Record<string, unknown>[] = [];
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await dynamoClient().send(
+      new ScanCommand({
+        TableName: settings.tableName(),
+        FilterExpression: '#kind = :kind',
+        ExpressionAttributeNames: { '#kind': 'kind' },
+        ExpressionAttributeValues: { ':kind': 'environment' },
+        ConsistentRead: true,
+        ExclusiveStartKey,
+      }),
+    );
+    items.push(...(page.Items ?? []));
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  return recordsOf(items, options);
+}
+
+function recordsOf(items: Record<string, unknown>[], options: { includeDeleted?: boolean }): EnvironmentRecord[] {
   return items
     .map((item) => EnvironmentRecord.parse(item))
     .filter((record) => options.includeDeleted || record.status !== 'DELETED')

@@ -205,7 +205,7 @@ async function act(record: EnvironmentRecord, policy: IdleExpiryPolicy, now: Dat
  */
 export async function checkIdleEnvironments(policy: IdleExpiryPolicy, clock: Clock = () => new Date()): Promise<IdleCheckReport> {
   if (policy.idleDays === 0) return { enabled: false, outcomes: {} };
-  const ready = (await registry.listEnvironments()).filter((record) => record.status === 'READY');
+  const ready = (await registry.scanEnvironments()).filter((record) => record.status === 'READY');
   const outcomes: Record<string, IdleOutcome> = {};
   for (const record of ready) {
     try {

@@ -18,7 +18,7 @@
  * This module gathers the three, so a caller imports one name for the whole table.
  */
 export { REGISTRY_TABLE } from './registry-table';
-export { getEnvironment, listEnvironments, putNewEnvironment, transition, type RecordCondition, type Transition } from './environment-records';
+export { getEnvironment, listEnvironments, putNewEnvironment, scanEnvironments, transition, type RecordCondition, type Transition } from './environment-records';
 export { QUOTA_COUNTER_KEYS, QuotaReachedError, liveCounts, type Quotas } from './quota-counters';
 export {
   IDEMPOTENCY_TTL_SECONDS,

@@ -11,7 +11,7 @@
  */
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
 import { logger } from '../core/logger';
-import { listEnvironments } from '../core/registry';
+import { scanEnvironments } from '../core/registry';
 import { messageOf } from '../core/errors';
 
 /** The same on every Create, so an Update never replaces (and so never deletes) the guard. */
@@ -28,7 +28,7 @@ export interface GuardAnswer {
 
 /** Why the stack may not go yet, or undefined when no environment is live. */
 export async function reasonToKeepStack(): Promise<string | undefined> {
-  const live = await listEnvironments();
+  const live = await scanEnvironments();
   if (live.length === 0) return undefined;
   const shown = live.slice(0, NAMES_SHOWN).map((record) => `${record.name} (${record.status})`);
   const more = live.length > NAMES_SHOWN ? ` and ${live.length - NAMES_SHOWN} more` : '';

@@ -322,7 +322,7 @@ describe('the create-request model', () => {
     expect(schema.additionalProperties).toBe(false);
     expect(schema.required).toEqual(['name']);
     expect(schema.properties.maxVcpus).toMatchObject({ type: 'integer', minimum: 1, maximum: ceiling });
-    expect(Object.keys(schema.properties).sort()).toEqual(['gpu', 'maxVcpus', 'name', 'owner']);
+    expect(Object.keys(schema.properties).sort()).toEqual(['gpu', 'maxVcpus', 'name', 'owner', 'scheduling']);
   });
 });
 

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CONTEXT } from '../../infra/config';
 import { CHECKOV_ACKNOWLEDGEMENTS, type CheckovAcknowledgement } from './linter-acknowledgements';
 import { PROJECT_ROOT, type Synthesized, synthesize } from './synth';
 
@@ -108,7 +109,8 @@ describe('checkov over the synthesized template', () => {
 
   beforeAll(() => {
     const checkov = installedCheckov();
-    template = synthesize().json;
+    // With the optional parts on (idle expiry, alarms), so every resource the stack can hold is checked.
+    template = synthesize({ [CONTEXT.idleExpiryDays]: 14, [CONTEXT.alarms]: true }).json;
     report = scan(checkov, template);
 
     const acknowledged = report.failed.filter((result) => CHECKOV_ACKNOWLEDGEMENTS.some((acknowledgement) => answers(acknowledgement)(result)));

@@ -42,6 +42,7 @@ describe('states:DescribeExecution', () => {
     expect(api.sort()).toEqual([
       `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${stackName}-provision:*`,
       `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${stackName}-teardown:*`,
+      `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${stackName}-update:*`,
     ]);
     expect(steps).toEqual([]);
   });

@@ -54,6 +54,8 @@ const TRUST_POLICIES: Record<string, string> = {
   'WorkflowsTeardownRole55BC1505.trust': 'Step Functions, for the teardown state machine.',
   'WorkflowsUpdateRoleB00F12EA.trust': 'Step Functions, for the update state machine.',
   'ApiHandlerRole7074C5BF.trust': 'Lambda, for the API function.',
+  'UninstallGuardFunctionRoleE3A9B9FA.trust': "Lambda, for the uninstall guard (the stack's custom resource).",
+  'IdleExpiryFunctionRoleACDE8116.trust': 'Lambda, for the idle-expiry check (only in a stack with mfenv:idleExpiryDays).',
   'HttpApiCloudWatchRoleBFAE0459.trust': "API Gateway, which writes the stage's execution logs through it.",
 };
 
@@ -271,6 +273,10 @@ const HASH = '[0-9A-F]{8}';
 /** The step Lambdas the state machines invoke (infra/workflows.ts), and the API's Lambda. */
 const STEP_LAMBDAS = new RegExp(`Workflows[A-Za-z]+Steps${HASH}`);
 const API_LAMBDA = 'ApiHandler5E7490E8';
+/** The uninstall guard's Lambda (infra/uninstall-guard.ts), the handler of a CloudFormation custom resource. */
+const GUARD_LAMBDA = new RegExp(`UninstallGuardFunction${HASH}`);
+/** The idle-expiry check's Lambda (infra/idle-expiry.ts), in a stack with mfenv:idleExpiryDays set. */
+const IDLE_EXPIRY_LAMBDA = new RegExp(`IdleExpiryFunction${HASH}`);
 
 const CUSTOMER_MANAGED_KEY =
   "A customer-managed KMS key bills $1 a month whether it is used or not, which would end the stack's $0 while idle (README, What it costs idle)";
@@ -280,6 +286,8 @@ export const CHECKOV_ACKNOWLEDGEMENTS: CheckovAcknowledgement[] = [
   ...[
     new RegExp(`Workflows[A-Za-z]+StepsLogs${HASH}`), // each step Lambda's logs (infra/functions.ts)
     new RegExp(`ApiHandlerLogs${HASH}`), // the API Lambda's logs
+    new RegExp(`UninstallGuardFunctionLogs${HASH}`), // the uninstall guard's logs
+    new RegExp(`IdleExpiryFunctionLogs${HASH}`), // the idle-expiry check's logs
     new RegExp(`Workflows(Provision|Teardown|Update)Logs${HASH}`), // the state machines' execution logs (infra/workflows.ts)
     new RegExp(`HttpAccessLogs${HASH}`), // the API stage's access logs (infra/api.ts)
     new RegExp(`NetworkRejectedFlows${HASH}`), // the VPC's rejected flows (infra/network.ts)
@@ -293,7 +301,7 @@ export const CHECKOV_ACKNOWLEDGEMENTS: CheckovAcknowledgement[] = [
     resource: 'Registry4DB9CCA5',
     reason: `${CUSTOMER_MANAGED_KEY}. The registry table is encrypted at rest with the AWS-managed key (TableEncryption.AWS_MANAGED in infra/registry.ts), which bills no monthly fee.`,
   },
-  ...[STEP_LAMBDAS, API_LAMBDA].map((resource) => ({
+  ...[STEP_LAMBDAS, API_LAMBDA, GUARD_LAMBDA, IDLE_EXPIRY_LAMBDA].map((resource) => ({
     check: 'CKV_AWS_173',
     resource,
     reason: `${CUSTOMER_MANAGED_KEY}. The variables hold resource names, ids and ARNs and the deployment's settings (lambdas/core/settings.ts), nothing secret, and Lambda encrypts them at rest by default.`,
@@ -312,13 +320,25 @@ export const CHECKOV_ACKNOWLEDGEMENTS: CheckovAcknowledgement[] = [
     reason:
       "A dead-letter queue receives failed asynchronous invocations only, and the API Lambda is never invoked asynchronously: API Gateway's Lambda proxy integration (AWS_PROXY, infra/api.ts) waits for its answer and returns it, or the error, to the caller.",
   },
-  ...[STEP_LAMBDAS, API_LAMBDA].map((resource) => ({
+  {
+    check: 'CKV_AWS_116',
+    resource: GUARD_LAMBDA,
+    reason:
+      "CloudFormation invokes a custom resource's Lambda and waits for the answer the function PUTs to CloudFormation's response URL; an invocation that fails without answering ends the stack operation in CloudFormation after its timeout, which is where the platform owner looks. A dead-letter queue would hold a message nobody reads.",
+  },
+  {
+    check: 'CKV_AWS_116',
+    resource: IDLE_EXPIRY_LAMBDA,
+    reason:
+      "EventBridge invokes the idle-expiry check once a day with an empty scheduled event, retries off (infra/idle-expiry.ts): a failed run has nothing worth keeping in a dead-letter queue, and the next day's run checks every environment again from the registry.",
+  },
+  ...[STEP_LAMBDAS, API_LAMBDA, GUARD_LAMBDA, IDLE_EXPIRY_LAMBDA].map((resource) => ({
     check: 'CKV_AWS_117',
     resource,
     reason:
       'Inside a VPC the function would need a NAT gateway or interface endpoints to reach the AWS APIs it calls, and both bill by the hour, which would end the $0 while idle; nothing it talks to lives inside the VPC, and outside one it reaches the AWS APIs over their public endpoints, signed with its own role.',
   })),
-  ...[STEP_LAMBDAS, API_LAMBDA].map((resource) => ({
+  ...[STEP_LAMBDAS, API_LAMBDA, GUARD_LAMBDA, IDLE_EXPIRY_LAMBDA].map((resource) => ({
     check: 'CKV_AWS_115',
     resource,
     reason:

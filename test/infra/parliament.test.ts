@@ -44,6 +44,9 @@ const CONFIGURED_CONTEXT = {
   ],
   [CONTEXT.callerPrincipalTag]: 'team=data-science',
   [CONTEXT.batchServiceRoleArn]: `arn:aws:iam::${SAMPLE.accountId}:role/service-role/AWSBatchServiceRole`,
+  // The optional parts of the stack, so their roles are linted too.
+  [CONTEXT.idleExpiryDays]: 14,
+  [CONTEXT.alarms]: true,
 };
 
 type PolicyJson = { Version?: string; Statement: object[] };
