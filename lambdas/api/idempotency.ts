@@ -8,14 +8,14 @@
  * write (an IN_PROGRESS record, registry.claimKey) before it runs, and stores its answer over that record
  * when it succeeds. A copy with the same body that finds the key claimed waits for that answer (polling,
  * up to WAIT_FOR_TWIN_MS) and replays it; if the first request is still running after that, the copy is
- * told 409 to retry in a few seconds. A different body finds the claim's body hash differs: 422 at once,
+ * told 409 (idempotency-key-in-progress, with Retry-After) to send it again in a few seconds. A different body finds the claim's body hash differs: 422 at once,
  * whether the first request is running or done. A refused request changed nothing, so its claim is
  * released and the key may simply run again; only successful answers are kept (24 hours). A claim whose
  * request died (Lambda timeout, crash) lapses after LOCK_MS, so the key is never stuck.
  */
 import { createHash } from 'node:crypto';
 import type { Caller } from '../core/access';
-import { EnvironmentStateConflictError, IdempotencyKeyReuseError, ValidationError } from '../core/errors';
+import { IdempotencyKeyInProgressError, IdempotencyKeyReuseError, ValidationError } from '../core/errors';
 import { logger } from '../core/logger';
 import * as registry from '../core/registry';
 import type { ApiResult } from './http';
@@ -135,8 +135,9 @@ export async function withIdempotency(
     }
     // Nothing found: the holder was refused and released the key, or its claim lapsed; claim it again.
     if (Date.now() >= deadline) {
-      throw new EnvironmentStateConflictError(
+      throw new IdempotencyKeyInProgressError(
         `A request with the Idempotency-Key "${key}" is still in progress; send this request again in ${RETRY_IN_PROGRESS_SECONDS} seconds, with the same key, to get its answer.`,
+        RETRY_IN_PROGRESS_SECONDS,
       );
     }
     if (found) await sleep(Math.min(50 * 2 ** poll, 500));

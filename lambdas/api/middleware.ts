@@ -15,6 +15,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { callerFrom } from '../core/access';
 import {
   HTTP_ERRORS,
+  IdempotencyKeyInProgressError,
   MethodNotAllowedError,
   MfenvError,
   UnsupportedMediaTypeError,
@@ -150,6 +151,7 @@ export function problemFor(error: unknown, instance: string, requestId: string):
   const headers: Record<string, string> = {};
   if (mfenvError instanceof MethodNotAllowedError) headers.Allow = mfenvError.allow.join(', ');
   if (mfenvError instanceof WorkflowUnavailableError) headers['Retry-After'] = String(RETRY_AFTER_UNAVAILABLE_SECONDS);
+  if (mfenvError instanceof IdempotencyKeyInProgressError) headers['Retry-After'] = String(mfenvError.retryAfterSeconds);
   return problemResult(
     {
       type: problemTypeOf(mfenvError.name),

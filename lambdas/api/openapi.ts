@@ -161,6 +161,7 @@ const OPERATIONS: Record<string, OperationSpec> = {
       'EnvironmentStateConflictError',
       'UnsupportedMediaTypeError',
       'IdempotencyKeyReuseError',
+      'IdempotencyKeyInProgressError',
       'WorkflowUnavailableError',
     ],
   },
@@ -218,6 +219,7 @@ const OPERATIONS: Record<string, OperationSpec> = {
       'DeploymentMisconfiguredError',
       'UnsupportedMediaTypeError',
       'IdempotencyKeyReuseError',
+      'IdempotencyKeyInProgressError',
       'WorkflowUnavailableError',
     ],
   },
@@ -255,7 +257,10 @@ const OPERATIONS: Record<string, OperationSpec> = {
 };
 
 /** Headers the Lambda adds to a problem of the given error (lambdas/api/middleware.ts problemFor). */
-const LAMBDA_PROBLEM_HEADERS: Partial<Record<string, string[]>> = { WorkflowUnavailableError: ['Retry-After'] };
+const LAMBDA_PROBLEM_HEADERS: Partial<Record<string, string[]>> = {
+  WorkflowUnavailableError: ['Retry-After'],
+  IdempotencyKeyInProgressError: ['Retry-After'],
+};
 
 /**
  * Whether one of API Gateway's own answers can be given to this route: the body check only where there is a

@@ -88,6 +88,20 @@ export class IdempotencyKeyReuseError extends MfenvError {
   override readonly name = 'IdempotencyKeyReuseError';
 }
 
+/**
+ * A copy of a request found its Idempotency-Key held by a request still running, and waited for its answer
+ * in vain: sent again after `retryAfterSeconds` (the Retry-After header), with the same key, it gets that answer.
+ */
+export class IdempotencyKeyInProgressError extends MfenvError {
+  override readonly name = 'IdempotencyKeyInProgressError';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
 /** Route or method that the API does not serve. */
 export class RouteNotFoundError extends MfenvError {
   override readonly name = 'RouteNotFoundError';
@@ -161,6 +175,7 @@ export const HTTP_ERRORS: Record<string, { status: number; title: string }> = {
   DeploymentMisconfiguredError: { status: 409, title: 'The deployment cannot create working environments' },
   UnsupportedMediaTypeError: { status: 415, title: 'Unsupported media type' },
   IdempotencyKeyReuseError: { status: 422, title: 'Idempotency-Key reused with a different request' },
+  IdempotencyKeyInProgressError: { status: 409, title: 'A request with this Idempotency-Key is still in progress' },
   WorkflowUnavailableError: { status: 503, title: 'The workflow could not be started' },
 };
 

@@ -4,7 +4,7 @@
  * the same instant makes one environment and 422 for the rest; a claim whose request died lapses.
  */
 import * as registry from '../../../lambdas/core/registry';
-import { scopedKeyHash, requestHashOf } from '../../../lambdas/api/idempotency';
+import { LOCK_MS, RETRY_IN_PROGRESS_SECONDS, requestHashOf, scopedKeyHash } from '../../../lambdas/api/idempotency';
 import { type Answer, userArn } from '../../support/api-events';
 import { useEmulator } from '../../support/emulator';
 import { asAlice, asBob, executionsOf, useFreshRegistryAndWorkflows } from './fixtures';
@@ -110,4 +110,22 @@ describe('a claim on a key', () => {
     expect(answer.json.type).toBe('urn:mfenv:problem:idempotency-key-reuse');
     expect(await environmentsOfAlice()).toEqual([]);
   });
+
+  it('answers 409 with Retry-After, changing nothing, when the request holding it is still running after the wait', async () => {
+    // prepare: a request claimed the key and is still running (its claim holds longer than a copy waits)
+    const body = { name: 'slow' };
+    const scoped = scopedKeyHash({ id: ALICE }, 'same-key-6');
+    expect(await registry.claimKey(scoped, requestHashOf(body), LOCK_MS)).toBe(true);
+
+    // act
+    const answer = await asAlice.post('/environments', body, withKey('same-key-6'));
+
+    // assess
+    expect(answer.status).toBe(409);
+    expect(answer.json.type).toBe('urn:mfenv:problem:idempotency-key-in-progress');
+    expect(answer.headers['retry-after']).toBe(String(RETRY_IN_PROGRESS_SECONDS));
+    expect(answer.json.detail).toMatch(/still in progress; send this request again in \d+ seconds, with the same key/);
+    expect(await environmentsOfAlice()).toEqual([]);
+    expect(await registry.getKeyState(scoped)).toMatchObject({ state: 'IN_PROGRESS' });
+  }, 30_000);
 });

@@ -154,6 +154,7 @@ describe('the OpenAPI document', () => {
       'urn:mfenv:problem:batch-limit-reached',
       'urn:mfenv:problem:deployment-misconfigured',
       'urn:mfenv:problem:environment-state-conflict',
+      'urn:mfenv:problem:idempotency-key-in-progress',
       'urn:mfenv:problem:name-taken',
       'urn:mfenv:problem:quota-exceeded',
       'urn:mfenv:problem:spot-quota-zero',
@@ -180,6 +181,8 @@ describe('the OpenAPI document', () => {
     expect(remove.responses['202'].headers).toMatchObject({ Location: { required: true }, 'Retry-After': { required: false } });
     expect(create.responses['503'].headers).toMatchObject({ 'Retry-After': { required: true } });
     expect(create.responses['429'].headers).toMatchObject({ 'Retry-After': { required: true } });
+    // a copy whose Idempotency-Key is still held is told when to send it again; the other conflicts are not
+    expect(create.responses['409'].headers).toMatchObject({ 'Retry-After': { required: false } });
     expect(byKey.get('GET /environments/{name}/config').responses['200'].headers).toMatchObject({ 'Content-Disposition': { required: true } });
   });
 
