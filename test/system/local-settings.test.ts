@@ -46,7 +46,7 @@ describe('local mode with deploy-time settings', () => {
 
     // assess
     expect(first.status).toBe(202);
-    expect(first.json.spec).toEqual({ maxVcpus: 8, gpu: false });
+    expect(first.json.spec).toEqual({ maxVcpus: 8, gpu: false, scheduling: false });
     expect(second.status).toBe(409);
     expect(second.json).toMatchObject({ type: 'urn:mfenv:problem:quota-exceeded' });
     expect(second.json.detail).toContain('quota per teammate: 1');

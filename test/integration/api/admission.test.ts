@@ -88,7 +88,7 @@ describe('retained buckets', () => {
     expect(await registry.getEnvironment('kept')).toMatchObject({ status: 'CREATING', generation: 3, retainedBucket: null });
     expect((await executionsFor(workflows, 'kept')).provision.at(-1)).toEqual({
       name: 'kept-provision-3',
-      input: { environment: { name: 'kept', owner: userArn('alice'), ownerUniqueId: uniqueIdFor(userArn('alice')), spec: { maxVcpus: 4, gpu: true }, generation: 3 } },
+      input: { environment: { name: 'kept', owner: userArn('alice'), ownerUniqueId: uniqueIdFor(userArn('alice')), spec: { maxVcpus: 4, gpu: true, gpuInstanceFamilies: ['g4dn', 'g5', 'g6'], scheduling: false }, generation: 3 } },
     });
   });
 
@@ -295,7 +295,7 @@ describe('DELETE status rules', () => {
     expect((await executionsFor(workflows, 'kept')).teardown.at(-1)).toEqual({
       name: 'kept-teardown-3',
       input: {
-        environment: { name: 'kept', owner: userArn('alice'), ownerUniqueId: uniqueIdFor(userArn('alice')), spec: { maxVcpus: 64, gpu: true }, generation: 3, purge: true, mode: 'delete' },
+        environment: { name: 'kept', owner: userArn('alice'), ownerUniqueId: uniqueIdFor(userArn('alice')), spec: { maxVcpus: 64, gpu: true, gpuInstanceFamilies: ['g4dn', 'g5', 'g6'], scheduling: false }, generation: 3, purge: true, mode: 'delete' },
       },
     });
   });

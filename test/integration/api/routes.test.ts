@@ -72,7 +72,7 @@ describe('POST /environments', () => {
       status: 'CREATING',
       statusReason: null,
       region: settings.region(),
-      spec: { maxVcpus: 16, gpu: false },
+      spec: { maxVcpus: 16, gpu: false, scheduling: false },
       resources: {
         bucket: bucketOf(name),
         jobQueueArn: `arn:aws:batch:us-east-1:123456789012:job-queue/mfenv-${name}`,
@@ -91,7 +91,7 @@ describe('POST /environments', () => {
         {
           name: `${name}-provision-1`,
           input: {
-            environment: { name, owner: userArn('alice'), ownerUniqueId: uniqueIdFor(userArn('alice')), spec: { maxVcpus: 16, gpu: false }, generation: 1 },
+            environment: { name, owner: userArn('alice'), ownerUniqueId: uniqueIdFor(userArn('alice')), spec: { maxVcpus: 16, gpu: false, scheduling: false }, generation: 1 },
           },
         },
       ],

@@ -45,9 +45,11 @@ const runner = new WorkflowRunner({
     if (step === 'createBucket' && environment.generation < 3) await gate;
     if (step.startsWith('poll')) {
       const attempt = (poll?.attempt ?? 0) + 1;
-      if (step !== 'pollComputeEnvironment' || environment.generation !== 3) return { done: true, attempt, waitSeconds: 2 };
+      // As the real polls answer: the instance profile seen often enough, no compute environment to re-create.
+      const answer = { attempt, waitSeconds: 2, sightings: 3, recreate: false };
+      if (step !== 'pollComputeEnvironment' || environment.generation !== 3) return { ...answer, done: true };
       if (attempt === LONG_POLLS) await pollGate;
-      return { done: attempt >= LONG_POLLS, attempt, waitSeconds: 2 };
+      return { ...answer, done: attempt >= LONG_POLLS };
     }
     // as the real step answers with network isolation off
     if (step === 'allocateNetwork') return { cidr: null };
@@ -237,10 +239,13 @@ describe('local Step Functions endpoint', () => {
 
     const definition = runner.stateMachines.provision.definition as { States: Record<string, any> };
     const parallel = Object.values(definition.States).find((state) => state.Type === 'Parallel');
-    const otherBranches = (parallel.Branches as { States: object }[]).flatMap((branch) => Object.keys(branch.States)).filter((name) => name !== 'CreateBucket');
+    // Each other branch is done once one of its last states has run (a branch may choose between them: scheduling).
+    const otherBranches = (parallel.Branches as { States: Record<string, { End?: boolean }> }[])
+      .filter((branch) => !('CreateBucket' in branch.States))
+      .map((branch) => Object.entries(branch.States).filter(([, state]) => state.End).map(([name]) => name));
     await until(
       async () => runner.history(executionArn!),
-      (events) => otherBranches.every((name) => events.some((event) => event.stateExitedEventDetails?.name === name)),
+      (events) => otherBranches.every((ends) => events.some((event) => ends.includes(event.stateExitedEventDetails?.name ?? ''))),
     );
 
     // act: once the other branches are done, read the newest events as the API does, and its progress

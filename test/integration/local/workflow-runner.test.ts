@@ -89,8 +89,10 @@ describe('workflow runner', () => {
     const failing = scriptedSteps({ fail: { [failingStep]: [new ResourceConflictError('taken by someone else')] } });
 
     // act
+    // with scheduling on, so the Task of its branch runs too
+    const scheduled = input({ spec: { ...environment.spec, scheduling: true } });
     const ok = runnerWith(succeeding.load);
-    const okRun = await ok.waitFor(ok.start({ stateMachineArn: ok.stateMachineArn(id), input: input() }).executionArn);
+    const okRun = await ok.waitFor(ok.start({ stateMachineArn: ok.stateMachineArn(id), input: scheduled }).executionArn);
     const ko = runnerWith(failing.load);
     const koRun = await ko.waitFor(ko.start({ stateMachineArn: ko.stateMachineArn(id), input: input() }).executionArn);
 
@@ -165,8 +167,8 @@ describe('workflow runner', () => {
   });
 
   it('counts state transitions and step invocations of an execution', async () => {
-    // prepare: with polls done at once and the compute environment re-created once, the success path visits
-    // every state but the two failure states once
+    // prepare: with polls done at once, scheduling on and the compute environment re-created once, the success
+    // path visits every state once but the two failure states and the Pass of scheduling off
     const steps = scriptedSteps({ recreateOnce: true });
     const runner = runnerWith(steps.load);
     const definition = runner.stateMachines.provision.definition as { States: Record<string, any> };
@@ -179,10 +181,13 @@ describe('workflow runner', () => {
     }
 
     // act
-    const run = await runner.waitFor(runner.start({ stateMachineArn: runner.stateMachineArn('provision'), input: input() }).executionArn);
+    const run = await runner.waitFor(
+      runner.start({ stateMachineArn: runner.stateMachineArn('provision'), input: input({ spec: { ...environment.spec, scheduling: true } }) }).executionArn,
+    );
 
     // assess
-    expect(run.stateTransitions).toBe(states.length - 2);
+    expect(states).toContain('SchedulingOff');
+    expect(run.stateTransitions).toBe(states.length - 3);
     expect(run.stepInvocations).toBe(tasks.length - 1);
     expect(run.stepInvocations).toBe(steps.calls.length);
     expect(run.stepInvocationsByFunction).toEqual(invokedByFunction);
