@@ -8,38 +8,27 @@
  *
  * IAM is eventually consistent (DESIGN §6): a role or profile created a moment ago may be unknown to the
  * next call, or to another service. So while creating, NoSuchEntity on what was just made is a
- * TransientError (the Task retries it), and the provision workflow waits for the instance profile to be
- * seen with its role several checks in a row (pollInstanceProfile) before Batch is told to use it.
+ * TransientError (the Task retries it: ./roles.ts), and the provision workflow waits for the instance profile
+ * to be seen with its role several checks in a row (pollInstanceProfile) before Batch is told to use it.
  */
 import {
   AddRoleToInstanceProfileCommand,
   CreateInstanceProfileCommand,
-  CreateRoleCommand,
   DeleteInstanceProfileCommand,
-  DeleteRoleCommand,
-  DeleteRolePolicyCommand,
   DetachRolePolicyCommand,
   GetInstanceProfileCommand,
-  GetRoleCommand,
   type InstanceProfile,
   ListAttachedRolePoliciesCommand,
   ListInstanceProfilesForRoleCommand,
-  ListRolePoliciesCommand,
-  PutRolePermissionsBoundaryCommand,
-  PutRolePolicyCommand,
   RemoveRoleFromInstanceProfileCommand,
-  type Role,
-  type Tag,
-  UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
 import { DescribeComputeEnvironmentsCommand } from '@aws-sdk/client-batch';
 import { batchClient, iamClient } from '../core/clients';
 import type { WorkflowEnvironment } from '../core/environment';
-import { ResourceConflictError, TransientError, messageOf } from '../core/errors';
+import { ResourceConflictError, TransientError } from '../core/errors';
 import { logger } from '../core/logger';
 import { namesFor, roleTagListFor } from '../core/naming';
 import {
-  type PolicyDocument,
   accessRolePolicy,
   accessRoleTrustPolicy,
   batchJobLogGroupArn,
@@ -51,41 +40,11 @@ import {
 import { currentDeployment, settings } from '../core/settings';
 import { hasErrorCode } from './aws-errors';
 import { assertOurs, isOurs } from './ownership';
+import { deleteInlinePoliciesAndRole, ensureRole, isGone, ownRoleToDelete, putRolePolicy, unlessGone } from './roles';
 import { type StepInput, type StepTable, nextPoll, stepHandler } from './step';
 
 /** Name of the job role's inline policy (its own bucket, nothing else). */
 export const JOB_ROLE_INLINE_POLICY = 'own-bucket-access';
-
-const isGone = (error: unknown) => hasErrorCode(error, 'NoSuchEntity');
-
-/**
- * Runs an IAM call whose "no such entity" answer means there is nothing there: a Get then answers
- * undefined, a delete or detach has nothing left to do.
- */
-async function unlessGone<T>(call: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await call();
-  } catch (error) {
-    if (isGone(error)) return undefined;
-    throw error;
-  }
-}
-
-/**
- * Runs an IAM call on a role or profile this run has just created (or found): NoSuchEntity there means IAM
- * has not made it visible everywhere yet, not that it is gone, so it is a TransientError the Task retries.
- * Only for creating: in a teardown, NoSuchEntity still means "already gone" (unlessGone).
- */
-async function onNewEntity<T>(what: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (isGone(error)) {
-      throw new TransientError(`${what} was just created and IAM does not show it everywhere yet: ${messageOf(error)}`, { cause: error });
-    }
-    throw error;
-  }
-}
 
 function context(environment: WorkflowEnvironment) {
   const deployment = currentDeployment();
@@ -99,46 +58,6 @@ function context(environment: WorkflowEnvironment) {
   };
 }
 
-const getRole = (roleName: string): Promise<Role | undefined> =>
-  unlessGone(async () => (await iamClient().send(new GetRoleCommand({ RoleName: roleName }))).Role);
-
-/**
- * Creates a role with the boundary, trust policy and tags, or — if a role of ours with that name exists —
- * re-asserts its boundary. A role with our name that is not ours is a conflict.
- */
-async function ensureRole(
-  environment: WorkflowEnvironment,
-  role: { name: string; path: string; trust: PolicyDocument; description: string; tags: Tag[] },
-): Promise<void> {
-  const iam = iamClient();
-  const boundary = settings.permissionsBoundaryArn();
-  try {
-    await iam.send(
-      new CreateRoleCommand({
-        RoleName: role.name,
-        Path: role.path,
-        AssumeRolePolicyDocument: JSON.stringify(role.trust),
-        PermissionsBoundary: boundary,
-        Description: role.description,
-        Tags: role.tags,
-      }),
-    );
-    return;
-  } catch (error) {
-    if (!hasErrorCode(error, 'EntityAlreadyExists')) throw error;
-  }
-  const existing = await getRole(role.name);
-  if (!existing) throw new TransientError(`The IAM role "${role.name}" is being created or deleted right now.`);
-  assertOurs(`The IAM role "${role.name}"`, existing.Tags, environment.name);
-  // Idempotent re-assertion: a role of ours always ends with the boundary and the trust this run computed
-  // (its policies are re-put by the caller).
-  const what = `The IAM role "${role.name}"`;
-  await onNewEntity(what, () => iam.send(new PutRolePermissionsBoundaryCommand({ RoleName: role.name, PermissionsBoundary: boundary })));
-  await onNewEntity(what, () =>
-    iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: role.name, PolicyDocument: JSON.stringify(role.trust) })),
-  );
-}
-
 async function createJobRole({ environment }: StepInput) {
   const { names, tags } = context(environment);
   await ensureRole(environment, {
@@ -148,15 +67,7 @@ async function createJobRole({ environment }: StepInput) {
     description: `Metaflow tasks of the mfenv environment ${environment.name}: its own bucket only.`,
     tags,
   });
-  await onNewEntity(`The IAM role "${names.jobRoleName}"`, () =>
-    iamClient().send(
-      new PutRolePolicyCommand({
-        RoleName: names.jobRoleName,
-        PolicyName: JOB_ROLE_INLINE_POLICY,
-        PolicyDocument: JSON.stringify(jobRolePolicy(names)),
-      }),
-    ),
-  );
+  await putRolePolicy(names.jobRoleName, JOB_ROLE_INLINE_POLICY, jobRolePolicy(names));
   return { jobRoleArn: names.jobRoleArn };
 }
 
@@ -250,15 +161,7 @@ async function scopeInstanceRole({ environment }: StepInput) {
   assertOurs(what, computeEnvironment.tags, environment.name);
   const ecsClusterArn = computeEnvironment.ecsClusterArn;
   if (!ecsClusterArn || !ecsClusterArn.includes(':cluster/')) throw new TransientError(`${what} has no ECS cluster yet.`);
-  await onNewEntity(`The IAM role "${names.instanceRoleName}"`, () =>
-    iamClient().send(
-      new PutRolePolicyCommand({
-        RoleName: names.instanceRoleName,
-        PolicyName: INSTANCE_ROLE_INLINE_POLICY,
-        PolicyDocument: JSON.stringify(instanceRolePolicy(ecsClusterArn, logGroupArn)),
-      }),
-    ),
-  );
+  await putRolePolicy(names.instanceRoleName, INSTANCE_ROLE_INLINE_POLICY, instanceRolePolicy(ecsClusterArn, logGroupArn));
   return { ecsClusterArn };
 }
 
@@ -280,15 +183,7 @@ async function createAccessRole({ environment }: StepInput) {
     description: `Assumed by the owner of the mfenv environment ${environment.name} to run Metaflow on it.`,
     tags,
   });
-  await onNewEntity(`The IAM role "${names.accessRoleName}"`, () =>
-    iamClient().send(
-      new PutRolePolicyCommand({
-        RoleName: names.accessRoleName,
-        PolicyName: ACCESS_ROLE_INLINE_POLICY,
-        PolicyDocument: JSON.stringify(accessRolePolicy(names, logGroupArn)),
-      }),
-    ),
-  );
+  await putRolePolicy(names.accessRoleName, ACCESS_ROLE_INLINE_POLICY, accessRolePolicy(names, logGroupArn));
   return { accessRoleArn: names.accessRoleArn };
 }
 
@@ -302,12 +197,7 @@ async function deleteAccessRole({ environment }: StepInput) {
 /** Deletes a role of ours: out of every instance profile, managed policies detached, inline ones deleted. */
 async function deleteRole(environment: WorkflowEnvironment, roleName: string): Promise<boolean> {
   const iam = iamClient();
-  const role = await getRole(roleName);
-  if (!role) return false;
-  if (!isOurs(role.Tags, environment.name)) {
-    logger.warn('role with our name is not ours; not touching it', { roleName });
-    return false;
-  }
+  if (!(await ownRoleToDelete(environment, roleName))) return false;
   const { InstanceProfiles = [] } = await iam.send(new ListInstanceProfilesForRoleCommand({ RoleName: roleName }));
   for (const profile of InstanceProfiles) {
     await unlessGone(() =>
@@ -322,14 +212,7 @@ async function deleteRole(environment: WorkflowEnvironment, roleName: string): P
     }
     Marker = page.IsTruncated ? page.Marker : undefined;
   } while (Marker);
-  do {
-    const page = await iam.send(new ListRolePoliciesCommand({ RoleName: roleName, Marker }));
-    for (const policyName of page.PolicyNames ?? []) {
-      await unlessGone(() => iam.send(new DeleteRolePolicyCommand({ RoleName: roleName, PolicyName: policyName })));
-    }
-    Marker = page.IsTruncated ? page.Marker : undefined;
-  } while (Marker);
-  await unlessGone(() => iam.send(new DeleteRoleCommand({ RoleName: roleName })));
+  await deleteInlinePoliciesAndRole(roleName);
   return true;
 }
 

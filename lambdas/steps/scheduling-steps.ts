@@ -30,24 +30,13 @@ import {
 import { DeregisterJobDefinitionCommand, DescribeJobDefinitionsCommand } from '@aws-sdk/client-batch';
 import { DeleteRuleCommand, ListRulesCommand, ListTargetsByRuleCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
 import {
-  CreateRoleCommand,
-  DeleteRoleCommand,
-  DeleteRolePolicyCommand,
-  GetRoleCommand,
-  ListRolePoliciesCommand,
-  PutRolePermissionsBoundaryCommand,
-  PutRolePolicyCommand,
-  type Role,
-  UpdateAssumeRolePolicyCommand,
-} from '@aws-sdk/client-iam';
-import {
   DeleteStateMachineCommand,
   ListExecutionsCommand,
   ListStateMachinesCommand,
   type StateMachineListItem,
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { batchClient, dynamoClient, eventsClient, iamClient, sfnClient } from '../core/clients';
+import { batchClient, dynamoClient, eventsClient, sfnClient } from '../core/clients';
 import type { WorkflowEnvironment } from '../core/environment';
 import { TransientError, ValidationError } from '../core/errors';
 import { logger } from '../core/logger';
@@ -62,6 +51,7 @@ import {
 import { currentDeployment, settings } from '../core/settings';
 import { hasErrorCode } from './aws-errors';
 import { assertOurs, isOurs } from './ownership';
+import { deleteInlinePoliciesAndRole, ensureRole, getRole, ownRoleToDelete, putRolePolicy } from './roles';
 import { type StepInput, type StepTable, stepHandler } from './step';
 
 /** Inline policy names of the two roles. */
@@ -91,37 +81,14 @@ async function unlessGone<T>(call: () => Promise<T>, ...codes: string[]): Promis
   }
 }
 
-const getRole = (roleName: string): Promise<Role | undefined> =>
-  unlessGone(async () => (await iamClient().send(new GetRoleCommand({ RoleName: roleName }))).Role, 'NoSuchEntity');
-
-/** A role with the boundary, trust, tags and inline policy; a role of ours gets them re-asserted. */
-async function ensureRole(
+/** A role with the boundary, trust and tags, or one of ours re-asserted, and its one inline policy put. */
+async function ensureRoleWithPolicy(
   environment: WorkflowEnvironment,
   role: { name: string; path: string; trust: PolicyDocument; policyName: string; policy: PolicyDocument; description: string },
   tags: { Key: string; Value: string }[],
 ): Promise<void> {
-  const iam = iamClient();
-  const boundary = settings.permissionsBoundaryArn();
-  try {
-    await iam.send(
-      new CreateRoleCommand({
-        RoleName: role.name,
-        Path: role.path,
-        AssumeRolePolicyDocument: JSON.stringify(role.trust),
-        PermissionsBoundary: boundary,
-        Description: role.description,
-        Tags: tags,
-      }),
-    );
-  } catch (error) {
-    if (!hasErrorCode(error, 'EntityAlreadyExists')) throw error;
-    const existing = await getRole(role.name);
-    if (!existing) throw new TransientError(`The IAM role "${role.name}" is being created or deleted right now.`);
-    assertOurs(`The IAM role "${role.name}"`, existing.Tags, environment.name);
-    await iam.send(new PutRolePermissionsBoundaryCommand({ RoleName: role.name, PermissionsBoundary: boundary }));
-    await iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: role.name, PolicyDocument: JSON.stringify(role.trust) }));
-  }
-  await iam.send(new PutRolePolicyCommand({ RoleName: role.name, PolicyName: role.policyName, PolicyDocument: JSON.stringify(role.policy) }));
+  await ensureRole(environment, { name: role.name, path: role.path, trust: role.trust, description: role.description, tags });
+  await putRolePolicy(role.name, role.policyName, role.policy);
 }
 
 const describeTable = (tableName: string): Promise<TableDescription | undefined> =>
@@ -182,7 +149,7 @@ async function createScheduling({ environment }: StepInput) {
     );
   }
   const accountId = settings.accountId();
-  await ensureRole(
+  await ensureRoleWithPolicy(
     environment,
     {
       name: names.sfnRoleName,
@@ -194,7 +161,7 @@ async function createScheduling({ environment }: StepInput) {
     },
     roleTags,
   );
-  await ensureRole(
+  await ensureRoleWithPolicy(
     environment,
     {
       name: names.eventsRoleName,
@@ -286,22 +253,8 @@ async function deleteTable(environment: WorkflowEnvironment, tableName: string):
 
 /** A role of ours with inline policies only (these roles are never given a managed one): emptied, then deleted. */
 async function deleteRole(environment: WorkflowEnvironment, roleName: string): Promise<boolean> {
-  const iam = iamClient();
-  const role = await getRole(roleName);
-  if (!role) return false;
-  if (!isOurs(role.Tags, environment.name)) {
-    logger.warn('role with our name is not ours; not touching it', { roleName });
-    return false;
-  }
-  let Marker: string | undefined;
-  do {
-    const page = await iam.send(new ListRolePoliciesCommand({ RoleName: roleName, Marker }));
-    for (const PolicyName of page.PolicyNames ?? []) {
-      await unlessGone(() => iam.send(new DeleteRolePolicyCommand({ RoleName: roleName, PolicyName })), 'NoSuchEntity');
-    }
-    Marker = page.IsTruncated ? page.Marker : undefined;
-  } while (Marker);
-  await unlessGone(() => iam.send(new DeleteRoleCommand({ RoleName: roleName })), 'NoSuchEntity');
+  if (!(await ownRoleToDelete(environment, roleName))) return false;
+  await deleteInlinePoliciesAndRole(roleName);
   return true;
 }
 
