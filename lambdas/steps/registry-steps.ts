@@ -9,7 +9,7 @@ import type { EnvironmentStatus, Spec, WorkflowEnvironment } from '../core/envir
 import { EnvironmentStateConflictError, ValidationError, messageOf } from '../core/errors';
 import { logger } from '../core/logger';
 import { metaflowConfigFor } from '../core/metaflow-config';
-import { executionName, namesFor, resourcesOf } from '../core/naming';
+import { type EnvironmentNames, executionName, namesFor, resourcesOf } from '../core/naming';
 import * as registry from '../core/registry';
 import { currentDeployment, settings } from '../core/settings';
 import { hasErrorCode } from './aws-errors';
@@ -47,6 +47,20 @@ function rollbackReasonOf(environment: WorkflowEnvironment): string {
   return environment.reason ?? 'Creating failed.';
 }
 
+/** What a READY environment serves: its resources and the Metaflow payload, from its names and spec. */
+function servedResourcesAndConfig(environment: WorkflowEnvironment, names: EnvironmentNames) {
+  return {
+    resources: resourcesOf(names, environment.spec.scheduling),
+    config: metaflowConfigFor({
+      environmentName: environment.name,
+      names,
+      scheduling: environment.spec.scheduling,
+      s3EndpointUrl: settings.metaflowS3EndpointUrl(),
+      containerRegistry: settings.batchContainerRegistry(),
+    }),
+  };
+}
+
 async function markReady({ environment }: StepInput) {
   const names = namesFor(currentDeployment(), environment.name);
   const result = await transitionOnce(
@@ -56,14 +70,7 @@ async function markReady({ environment }: StepInput) {
       to: 'READY',
       statusReason: null,
       set: {
-        resources: resourcesOf(names, environment.spec.scheduling),
-        config: metaflowConfigFor({
-          environmentName: environment.name,
-          names,
-          scheduling: environment.spec.scheduling,
-          s3EndpointUrl: settings.metaflowS3EndpointUrl(),
-          containerRegistry: settings.batchContainerRegistry(),
-        }),
+        ...servedResourcesAndConfig(environment, names),
       },
     },
     ['READY'],
@@ -205,14 +212,7 @@ async function markUpdated({ environment }: StepInput) {
         spec: environment.spec,
         pendingSpec: null,
         ...(revision !== undefined ? { computeEnvironmentRevision: revision } : {}),
-        resources: resourcesOf(names, environment.spec.scheduling),
-        config: metaflowConfigFor({
-          environmentName: environment.name,
-          names,
-          scheduling: environment.spec.scheduling,
-          s3EndpointUrl: settings.metaflowS3EndpointUrl(),
-          containerRegistry: settings.batchContainerRegistry(),
-        }),
+        ...servedResourcesAndConfig(environment, names),
       },
     },
     ['READY'],
