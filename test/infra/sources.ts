@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { build } from 'esbuild';
 import type { SettingName } from '../../lambdas/core/settings';
+import { settingsReadByEntry } from '../../infra/functions';
 import { PROJECT_ROOT } from './synth';
 
 /** The project's own source files a bundle of `entry` includes, with their text. */
@@ -24,15 +25,12 @@ export async function bundledSources(entry: string): Promise<{ file: string; sou
     .map((file) => ({ file, source: readFileSync(path.join(PROJECT_ROOT, file), 'utf8') }));
 }
 
-/** The settings a bundle's code reads: `settings.<name>()` calls, and `currentDeployment()` (the naming settings). */
+/**
+ * The settings a bundle's code reads (`settings.<name>()` calls, and `currentDeployment()`): the list the Lambda
+ * build checks at init (infra/functions.ts), read the same way here.
+ */
 export async function settingsReadBy(entry: string): Promise<SettingName[]> {
-  const read = new Set<SettingName>();
-  for (const { file, code } of await treeShakenSections(entry)) {
-    if (file === 'lambdas/core/settings.ts') continue; // defines them all
-    for (const [, name] of code.matchAll(/\bsettings\d*\.(\w+)\(/g)) read.add(name as SettingName);
-    if (/\bcurrentDeployment\d*\(/.test(code)) for (const name of ['prefix', 'accountId', 'region', 'stackName', 'partition'] as const) read.add(name);
-  }
-  return [...read].sort();
+  return settingsReadByEntry(entry);
 }
 
 /** IAM actions whose name differs from the SDK command's. */
