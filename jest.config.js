@@ -15,6 +15,8 @@ module.exports = {
   // middy 7 publishes only an "import" export condition, which jest's CommonJS resolver skips: point at its
   // entry file directly, and let swc turn that ESM into CommonJS (transformIgnorePatterns below).
   moduleNameMapper: { '^@middy/([a-z-]+)$': '<rootDir>/node_modules/@middy/$1/index.js' },
+  // The logger's level is read when it is built, at import: set before any module loads.
+  setupFiles: ['<rootDir>/test/support/test-environment.ts'],
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   testTimeout: 60_000,
 };
