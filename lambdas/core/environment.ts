@@ -178,6 +178,8 @@ export const EnvironmentResource = z.object({
   progress: Progress.optional(),
   /** Only when preflight found something that limits the environment: what, and how to lift it. */
   warnings: z.array(z.string()).optional(),
+  /** Only when an admin exempted the environment from idle expiry (PATCH idleExpiryExempt). */
+  idleExpiryExempt: z.literal(true).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -197,6 +199,7 @@ export function toEnvironmentResource(record: EnvironmentRecord, progress?: Prog
     ...(record.retainedBucket ? { retainedBucket: record.retainedBucket } : {}),
     ...(progress ? { progress } : {}),
     ...(record.warnings?.length ? { warnings: record.warnings } : {}),
+    ...(record.idleExpiryExempt ? { idleExpiryExempt: true as const } : {}),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };

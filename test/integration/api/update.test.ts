@@ -203,9 +203,12 @@ describe('PATCH /environments/{name}', () => {
 
     // assess
     expect(answer.status).toBe(200);
+    expect(answer.json).toMatchObject({ status: 'READY', idleExpiryExempt: true });
     const record = (await registry.getEnvironment(name))!;
     expect(record).toMatchObject({ status: 'READY', generation: before.generation, idleExpiryExempt: true, spec: before.spec });
     expect((await snapshot(workflows)).updates).toBe(executions);
+    // the owner sees it too, and so knows the environment will not expire
+    expect((await asAlice.get(`/environments/${name}`)).json.idleExpiryExempt).toBe(true);
   });
 
   it.each([
