@@ -40,7 +40,9 @@ function bundles(): Map<string, { file: string; env: Record<string, string> }> {
     functions.map((fn) => {
       const logicalId = Stack.of(fn).getLogicalId(fn.node.defaultChild as import('aws-cdk-lib').CfnElement);
       const key = json.Resources[logicalId]!.Properties!.Code.S3Key as string;
-      return [fn.node.id, { file: path.join(app.outdir, `asset.${key.replace(/\.zip$/, '')}`, 'index.mjs'), env: sampleEnvironmentOf(json, logicalId) }];
+      // A function made inside a construct of its own (the uninstall guard's, the idle check's) is named after it.
+      const name = fn.node.id === 'Function' ? fn.node.scope!.node.id : fn.node.id;
+      return [name, { file: path.join(app.outdir, `asset.${key.replace(/\.zip$/, '')}`, 'index.mjs'), env: sampleEnvironmentOf(json, logicalId) }];
     }),
   );
 }
