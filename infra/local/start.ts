@@ -13,6 +13,7 @@
  *   MFENV_DELETED_RECORD_RETENTION_DAYS days a DELETED environment stays visible (default 30)
  *   MFENV_LOCAL_WAIT_MS                 pause of each workflow Wait state in ms (default 200)
  *   POWERTOOLS_LOG_LEVEL                the handlers' log level (default here WARN: one line per request and workflow instead)
+ *   POWERTOOLS_METRICS_DISABLED         default here true: the metrics' EMF lines are for CloudWatch, not this terminal
  *
  * The deploy-time settings are the CDK context values of the same names (mfenv:maxVcpusCeiling, ...), read
  * with the functions' own checks: local mode accepts exactly what a deployed function accepts.
@@ -169,8 +170,9 @@ function instructions(local: LocalMode, users: LocalUser[], admins: string[], de
 }
 
 async function main(): Promise<void> {
-  // Before the handlers are loaded: their logger reads the level once.
+  // Before the handlers are loaded: their logger reads the level once, their metrics whether they are on.
   process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   const { startLocalMode } = await import('./runtime');
   const { EMULATOR_ACCOUNT_ID } = await import('./emulator');
 
