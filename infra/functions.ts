@@ -50,11 +50,10 @@ export const LAMBDA_ALIASES: Record<string, string> = {
 const INIT_CHECK = path.join(PROJECT_ROOT, 'lambdas/core/init-check.ts');
 
 /**
- * The settings the code of `entry` reads: `settings.<name>()` calls, and `currentDeployment()` (the naming
- * settings), in the project files of its tree-shaken bundle (esbuild marks each file's code with a
- * `// <path>` line when it does not minify), so only what the function can actually run counts.
+ * The code of each project file that survives tree-shaking in a bundle of `entry` (esbuild marks each file's
+ * code with a `// <path>` line when it does not minify): what the function can actually run.
  */
-export function settingsReadByEntry(entry: string): SettingName[] {
+export function treeShakenSections(entry: string): { file: string; code: string }[] {
   const { outputFiles } = buildSync({
     entryPoints: [path.join(PROJECT_ROOT, entry)],
     absWorkingDir: PROJECT_ROOT,
@@ -66,11 +65,21 @@ export function settingsReadByEntry(entry: string): SettingName[] {
     logLevel: 'silent',
   });
   const parts = outputFiles[0]!.text.split(/^\/\/ (\S+)$/m);
-  const read = new Set<SettingName>();
+  const sections: { file: string; code: string }[] = [];
   for (let index = 1; index < parts.length; index += 2) {
-    const file = parts[index]!;
-    if (!file.startsWith('lambdas/') || file === 'lambdas/core/settings.ts') continue;
-    const code = parts[index + 1]!;
+    if (parts[index]!.startsWith('lambdas/')) sections.push({ file: parts[index]!, code: parts[index + 1]! });
+  }
+  return sections;
+}
+
+/**
+ * The settings the code of `entry` reads: `settings.<name>()` calls, and `currentDeployment()` (the naming
+ * settings), in the project files of its tree-shaken bundle, so only what the function can actually run counts.
+ */
+export function settingsReadByEntry(entry: string): SettingName[] {
+  const read = new Set<SettingName>();
+  for (const { file, code } of treeShakenSections(entry)) {
+    if (file === 'lambdas/core/settings.ts') continue; // defines them all
     for (const [, name] of code.matchAll(/\bsettings\d*\.(\w+)\(/g)) if (name! in SETTING) read.add(name as SettingName);
     if (/\bcurrentDeployment\d*\(/.test(code)) for (const name of ['prefix', 'accountId', 'region', 'stackName', 'partition'] as const) read.add(name);
   }

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { build } from 'esbuild';
 import type { SettingName } from '../../lambdas/core/settings';
-import { settingsReadByEntry } from '../../infra/functions';
+import { settingsReadByEntry, treeShakenSections } from '../../infra/functions';
 import { PROJECT_ROOT } from './synth';
 
 /** The project's own source files a bundle of `entry` includes, with their text. */
@@ -69,33 +69,11 @@ const SERVICE_OF_PACKAGE: Record<string, string> = {
   '@aws-sdk/client-sfn': 'states',
 };
 
-/**
- * The code of each project file that survives tree-shaking in a bundle of `entry` (esbuild marks each
- * module's code with a `// <path>` line when it does not minify): what the function can actually run.
- */
-async function treeShakenSections(entry: string): Promise<{ file: string; code: string }[]> {
-  const { outputFiles } = await build({
-    entryPoints: [path.join(PROJECT_ROOT, entry)],
-    bundle: true,
-    write: false,
-    treeShaking: true,
-    platform: 'node',
-    format: 'esm',
-    logLevel: 'silent',
-  });
-  const parts = outputFiles[0]!.text.split(/^\/\/ (\S+)$/m);
-  const sections: { file: string; code: string }[] = [];
-  for (let index = 1; index < parts.length; index += 2) {
-    if (parts[index]!.startsWith('lambdas/')) sections.push({ file: parts[index]!, code: parts[index + 1]! });
-  }
-  return sections;
-}
-
 /** The IAM actions of every SDK command the bundled code of `entry` constructs (`new XxxCommand(`). */
 export async function actionsCalledBy(entry: string): Promise<string[]> {
   const sources = new Map((await bundledSources(entry)).map(({ file, source }) => [file, source]));
   const actions = new Set<string>();
-  for (const { file, code } of await treeShakenSections(entry)) {
+  for (const { file, code } of treeShakenSections(entry)) {
     // Which package each command name comes from, as the file's own imports say.
     const serviceOfName = new Map<string, string>();
     for (const [, names, pkg] of (sources.get(file) ?? '').matchAll(/import\s*(?:type\s*)?\{([^}]*)\}\s*from\s*'(@aws-sdk\/[\w-]+)'/g)) {
