@@ -5,72 +5,24 @@
  * about a resource it may not touch, nor be allowed to touch one it was not told about.
  */
 import * as path from 'node:path';
-import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, AssetHashType, Duration, type ILocalBundling, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { buildSync } from 'esbuild';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { TAG } from '../lambdas/core/naming';
 import { REGISTRY_TABLE } from '../lambdas/core/registry';
 import { SETTING, type SettingName } from '../lambdas/core/settings';
+import { BUNDLE_FILE, PROJECT_ROOT, bundleLambdaSync, treeShakenSections } from './lambda-bundle';
 import { type ResourcePatterns, preflightPermissions } from './permissions';
 
-/** The repository root: entries are given relative to it, and it holds the lock file esbuild resolves from. */
-export const PROJECT_ROOT = path.resolve(__dirname, '..');
-
-/** The newest Node.js runtime aws-cdk-lib offers, and the esbuild target that matches it. */
+/** The newest Node.js runtime aws-cdk-lib offers (infra/lambda-bundle.ts builds for it). */
 export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
-const ESBUILD_TARGET = 'node24';
 
 /** How long function logs are kept. Long enough to investigate a failed provisioning, short enough to cost nothing. */
 export const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
-
-/**
- * ESM output lets esbuild tree-shake the SDK; some dependencies are still CommonJS and call `require`,
- * which ESM lacks: the banner gives them one.
- */
-const ESM_REQUIRE_SHIM = "import { createRequire as mfenvCreateRequire } from 'node:module'; const require = mfenvCreateRequire(import.meta.url);";
-
-/**
- * esbuild aliases of the Lambda build only: the SDK's default credential chain is replaced by one that reads
- * the environment, where Lambda puts the function's credentials (lambdas/core/credentials-from-env.ts), so
- * the bundles neither carry nor load the providers (SSO, INI, process, IMDS...) a Lambda never uses.
- * Local mode runs from source and keeps the full chain. Paths are relative to the project root, esbuild's
- * working directory.
- */
-export const LAMBDA_ALIASES: Record<string, string> = {
-  '@aws-sdk/credential-provider-node': './lambdas/core/credentials-from-env.ts',
-};
-
-/** Runs first in every Lambda bundle: checks the function's settings at init (lambdas/core/init-check.ts). */
-const INIT_CHECK = path.join(PROJECT_ROOT, 'lambdas/core/init-check.ts');
-
-/**
- * The code of each project file that survives tree-shaking in a bundle of `entry` (esbuild marks each file's
- * code with a `// <path>` line when it does not minify): what the function can actually run.
- */
-export function treeShakenSections(entry: string): { file: string; code: string }[] {
-  const { outputFiles } = buildSync({
-    entryPoints: [path.join(PROJECT_ROOT, entry)],
-    absWorkingDir: PROJECT_ROOT,
-    bundle: true,
-    write: false,
-    treeShaking: true,
-    platform: 'node',
-    format: 'esm',
-    logLevel: 'silent',
-  });
-  const parts = outputFiles[0]!.text.split(/^\/\/ (\S+)$/m);
-  const sections: { file: string; code: string }[] = [];
-  for (let index = 1; index < parts.length; index += 2) {
-    if (parts[index]!.startsWith('lambdas/')) sections.push({ file: parts[index]!, code: parts[index + 1]! });
-  }
-  return sections;
-}
 
 /**
  * The settings the code of `entry` reads: `settings.<name>()` calls, and `currentDeployment()` (the naming
@@ -94,11 +46,29 @@ export interface MfenvFunctionProps {
   timeout?: Duration;
 }
 
-export class MfenvFunction extends NodejsFunction {
+/**
+ * CDK's local bundling of one function. Its fields are data, not only a method: CDK reuses a staged asset
+ * whose bundling options serialize alike, so the entry and settings must be part of them.
+ */
+class LocalLambdaBundling implements ILocalBundling {
+  constructor(
+    readonly entry: string,
+    readonly requiredSettings: readonly string[],
+  ) {}
+
+  tryBundle(outdir: string): boolean {
+    bundleLambdaSync({ entry: this.entry, outdir, requiredSettings: this.requiredSettings });
+    return true;
+  }
+}
+
+export class MfenvFunction extends lambda.Function {
   /** The function's own role: no managed policy, only what the bind helpers and callers grant. */
   override readonly role: iam.Role;
   /** Its own log group, with retention (the function's logGroup accessor only offers an ILogGroup). */
   readonly functionLogs: logs.LogGroup;
+  /** Its source file, relative to the project root. */
+  readonly entry: string;
 
   constructor(scope: Construct, id: string, props: MfenvFunctionProps) {
     const role = new iam.Role(scope, `${id}Role`, {
@@ -109,10 +79,17 @@ export class MfenvFunction extends NodejsFunction {
     // Read from the code only when the stack's bundles are built (a synth that skips bundling needs no list).
     const requiredSettings = Stack.of(scope).bundlingRequired ? settingsReadByEntry(props.entry) : [];
     super(scope, id, {
-      entry: path.join(PROJECT_ROOT, props.entry),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      // Built on this machine by infra/lambda-bundle.ts (esbuild with a plugin, which NodejsFunction's
+      // command-line esbuild cannot take); the asset's hash is the bundle's, so an unchanged bundle is not
+      // uploaded again. Local bundling always succeeds or throws: the image is never pulled.
+      code: lambda.Code.fromAsset(PROJECT_ROOT, {
+        assetHashType: AssetHashType.OUTPUT,
+        bundling: {
+          image: FUNCTION_RUNTIME.bundlingImage,
+          local: new LocalLambdaBundling(props.entry, requiredSettings),
+        },
+      }),
+      handler: `${path.parse(BUNDLE_FILE).name}.handler`,
       description: props.description,
       runtime: FUNCTION_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
@@ -125,26 +102,10 @@ export class MfenvFunction extends NodejsFunction {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: 'mfenv',
       },
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        // Stack traces need the mappings only; leaving the sources out halves the map Node loads at cold start.
-        sourcesContent: false,
-        format: OutputFormat.ESM,
-        target: ESBUILD_TARGET,
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_SHIM,
-        // Bundle the SDK too: the version is the one the lock file pins and tests ran, and only what is used ships.
-        externalModules: [],
-        // The settings check runs at init, before the handler module (lambdas/core/init-check.ts).
-        inject: [INIT_CHECK],
-        // A string, not a JSON array: esbuild's command line takes a define's value as one expression it can parse.
-        define: { MFENV_REQUIRED_SETTINGS: JSON.stringify(requiredSettings.join(',')) },
-        esbuildArgs: { '--alias': Object.entries(LAMBDA_ALIASES).map(([from, to]) => `${from}=${to}`) },
-      },
     });
     this.role = role;
     this.functionLogs = logGroup;
+    this.entry = props.entry;
     // Write access to its own log group only (instead of AWSLambdaBasicExecutionRole, which allows every group).
     logGroup.grantWrite(role);
   }

@@ -34,8 +34,8 @@ import {
   type DeploymentSettings,
   LOG_RETENTION,
   MfenvFunction,
-  PROJECT_ROOT,
 } from './functions';
+import { PROJECT_ROOT } from './lambda-bundle';
 import type { Network } from './network';
 import { type ResourcePatterns, resourcePatterns, STEP_PERMISSIONS } from './permissions';
 

@@ -1,20 +1,22 @@
 /**
- * Cold-start figures of every Lambda (DESIGN §10): builds the stack with its real esbuild bundles, then for
- * each function prints the bundle size (raw and gzipped, as Lambda downloads it zipped) and the time a fresh
- * Node process takes to import it — the median of several runs. A benchmark, not a test: it asserts nothing
- * and its numbers depend on the machine. Run with `npm run bench`.
+ * Cold-start figures of every Lambda (DESIGN §10): builds the stack with its real bundles, then for each
+ * function prints the bundle size (raw and gzipped, as Lambda downloads it zipped) and the time a fresh Node
+ * process takes to import it — the median of several runs. A benchmark, not a test: it asserts nothing and
+ * its numbers depend on the machine. Run with `npm run bench`.
  *
- * It builds every bundle twice, as `cdk synth` does: as deployed, with the Lambda build's aliases
- * (LAMBDA_ALIASES: the credential chain read from the environment only), and once without them (the SDK's
- * full default chain). Runs of the two alternate, so a machine getting busier slows both alike; the table
- * gives both medians and their ratio.
+ * Each function is built three ways with the one Lambda build (infra/lambda-bundle.ts): as `cdk synth`
+ * deploys it; with the credential alias only; and without either Lambda-only change, the build as it was
+ * before them. Runs of the three alternate, so a machine getting busier slows all alike; the table gives
+ * the medians and the ratio of deployed to before.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Stack } from 'aws-cdk-lib';
-import { LAMBDA_ALIASES, MfenvFunction } from '../../infra/functions';
+import { MfenvFunction, settingsReadByEntry } from '../../infra/functions';
+import { BUNDLE_FILE, type LambdaOnlyChange, bundleLambda } from '../../infra/lambda-bundle';
 import { synthesize } from '../infra/synth';
 import { sampleEnvironmentOf } from '../support/function-environment';
 
@@ -32,8 +34,14 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-/** Each function's bundle file, built as `cdk synth` builds it, and the environment the stack gives it. */
-function bundles(): Map<string, { file: string; env: Record<string, string> }> {
+interface Deployed {
+  entry: string;
+  file: string;
+  env: Record<string, string>;
+}
+
+/** Each function's bundle file, built as `cdk synth` builds it, its entry and the environment the stack gives it. */
+function deployedBundles(): Map<string, Deployed> {
   const { app, stack, json } = synthesize({}, { bundle: true });
   const functions = stack.node.findAll().filter((construct): construct is MfenvFunction => construct instanceof MfenvFunction);
   return new Map(
@@ -42,20 +50,15 @@ function bundles(): Map<string, { file: string; env: Record<string, string> }> {
       const key = json.Resources[logicalId]!.Properties!.Code.S3Key as string;
       // A function made inside a construct of its own (the uninstall guard's, the idle check's) is named after it.
       const name = fn.node.id === 'Function' ? fn.node.scope!.node.id : fn.node.id;
-      return [name, { file: path.join(app.outdir, `asset.${key.replace(/\.zip$/, '')}`, 'index.mjs'), env: sampleEnvironmentOf(json, logicalId) }];
+      return [name, { entry: fn.entry, file: path.join(app.outdir, `asset.${key.replace(/\.zip$/, '')}`, BUNDLE_FILE), env: sampleEnvironmentOf(json, logicalId) }];
     }),
   );
 }
 
-/** The same bundles without the Lambda build's aliases: what the functions would ship with the SDK's own chain. */
-function bundlesWithoutAliases(): ReturnType<typeof bundles> {
-  const saved = { ...LAMBDA_ALIASES };
-  for (const name of Object.keys(LAMBDA_ALIASES)) delete LAMBDA_ALIASES[name];
-  try {
-    return bundles();
-  } finally {
-    Object.assign(LAMBDA_ALIASES, saved);
-  }
+/** The same function's bundle with only `changes` of the Lambda-only ones. */
+async function bundleWith(entry: string, changes: LambdaOnlyChange[], outdir: string): Promise<string> {
+  await bundleLambda({ entry, outdir, requiredSettings: settingsReadByEntry(entry), changes });
+  return path.join(outdir, BUNDLE_FILE);
 }
 
 /** Milliseconds a fresh Node takes to import the bundle, given the function's settings (it checks them as it loads). */
@@ -70,32 +73,41 @@ function importMs(file: string, env: Record<string, string>): number {
 
 const kib = (bytes: number) => Math.round(bytes / 1024);
 
-function main(): void {
-  const deployed = bundles();
-  const withoutAliases = bundlesWithoutAliases();
-  const rows = [...deployed].map(([id, { file, env }]) => {
-    const plain = withoutAliases.get(id)!.file;
-    const timesDeployed: number[] = [];
-    const timesPlain: number[] = [];
-    for (let run = 0; run < RUNS; run += 1) {
-      timesPlain.push(importMs(plain, env));
-      timesDeployed.push(importMs(file, env));
+async function main(): Promise<void> {
+  const scratch = mkdtempSync(path.join(tmpdir(), 'mfenv-bench-'));
+  try {
+    const rows = [];
+    for (const [id, { entry, file, env }] of deployedBundles()) {
+      const before = await bundleWith(entry, [], path.join(scratch, id, 'before'));
+      const aliasOnly = await bundleWith(entry, ['credentials-from-environment'], path.join(scratch, id, 'alias'));
+      const times = { deployed: [] as number[], aliasOnly: [] as number[], before: [] as number[] };
+      for (let run = 0; run < RUNS; run += 1) {
+        times.before.push(importMs(before, env));
+        times.aliasOnly.push(importMs(aliasOnly, env));
+        times.deployed.push(importMs(file, env));
+      }
+      const ms = median(times.deployed);
+      const beforeMs = median(times.before);
+      rows.push({
+        function: id,
+        'bundle KiB': kib(statSync(file).size),
+        'gzip KiB': kib(gzipSync(readFileSync(file)).length),
+        [`import ms (median of ${RUNS})`]: Math.round(ms),
+        'alias only ms': Math.round(median(times.aliasOnly)),
+        'before ms': Math.round(beforeMs),
+        'before KiB': kib(statSync(before).size),
+        ratio: Number((ms / beforeMs).toFixed(2)),
+      });
     }
-    const ms = median(timesDeployed);
-    const plainMs = median(timesPlain);
-    return {
-      function: id,
-      'bundle KiB': kib(statSync(file).size),
-      'gzip KiB': kib(gzipSync(readFileSync(file)).length),
-      'full-chain KiB': kib(statSync(plain).size),
-      [`import ms (median of ${RUNS})`]: Math.round(ms),
-      'full-chain ms': Math.round(plainMs),
-      ratio: Number((ms / plainMs).toFixed(2)),
-    };
-  });
-  console.log(`Node ${process.version}, ${process.arch}; import time of each bundle as deployed, and with the SDK's full credential chain`);
-  console.table(rows);
-  console.log(`Median ratio over the functions: ${median(rows.map((row) => row.ratio)).toFixed(2)} (aliased import time / full-chain import time).`);
+    console.log(`Node ${process.version}, ${process.arch}; import time of each bundle as deployed, with the credential alias only, and before both Lambda-only changes`);
+    console.table(rows);
+    console.log(`Median ratio over the functions: ${median(rows.map((row) => row.ratio)).toFixed(2)} (deployed import time / import time before the Lambda-only changes).`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
-main();
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

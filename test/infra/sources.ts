@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { build } from 'esbuild';
 import type { SettingName } from '../../lambdas/core/settings';
-import { settingsReadByEntry, treeShakenSections } from '../../infra/functions';
+import { settingsReadByEntry } from '../../infra/functions';
+import { treeShakenSections } from '../../infra/lambda-bundle';
 import { PROJECT_ROOT } from './synth';
 
 /** The project's own source files a bundle of `entry` includes, with their text. */

@@ -1,14 +1,18 @@
 /**
- * The Lambda bundles resolve credentials from the environment only (DESIGN §10, cold start): the esbuild
- * alias of the Lambda build swaps the SDK's default chain for lambdas/core/credentials-from-env.ts. Checked
- * in the bundles `cdk synth` stages, and the stand-in checked to behave as the chain does on Lambda.
+ * The two Lambda-only changes of the Lambda build (infra/lambda-bundle.ts, DESIGN §10, cold start), checked in
+ * the bundles `cdk synth` stages: the credentials come from the environment only (an esbuild alias swaps
+ * the SDK's default chain for lambdas/core/credentials-from-env.ts, checked to behave as the chain does on
+ * Lambda), and the SDK clients' schemas are read with literal trait keys, so a bundle carries only the
+ * schemas of the commands its code sends. That the bundles still work is shown against the emulator, in
+ * test/integration/lambda-bundles.test.ts.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { LAMBDA_ALIASES, type MfenvFunction } from '../../infra/functions';
+import type { MfenvFunction } from '../../infra/functions';
+import { LAMBDA_ALIASES, withLiteralTraitKeys } from '../../infra/lambda-bundle';
 import { credentialsTreatedAsExpired, credentialsWillNeedRefresh, defaultProvider } from '../../lambdas/core/credentials-from-env';
 import { STEP_FUNCTION_IDS } from '../../lambdas/steps/catalogue';
-import { type Synthesized, logicalIdOf, synthesize } from './synth';
+import { PROJECT_ROOT, type Synthesized, logicalIdOf, synthesize } from './synth';
 
 /** Text only the SDK's full chain carries (its final error), and text only the environment provider carries. */
 const FULL_CHAIN_MARK = 'Could not load credentials from any providers';
@@ -54,6 +58,60 @@ describe('the Lambda build', () => {
         sdk: true,
       });
     }
+  });
+
+  it('ships the EC2 schemas of the commands a function sends, not those of the hundreds it never sends', () => {
+    // prepare: DescribeSubnets is sent by the API (preflight), the network and the Batch steps; no function
+    // allocates addresses or withdraws address ranges
+    const { stack } = synthesized;
+    const ec2Users = [stack.apiFunction, stack.workflows.stepFunctions.network, stack.workflows.stepFunctions.batch];
+
+    // act
+    const bundles = ec2Users.map((fn) => ({ id: fn.node.id, code: bundleOf(fn) }));
+
+    // assess
+    for (const { id, code } of bundles) {
+      expect({ id, sent: code.includes('"DescribeSubnetsResult"'), unsent: ['"AllocateAddressResult"', '"WithdrawByoipCidrResult"'].filter((name) => code.includes(name)) }).toEqual({
+        id,
+        sent: true,
+        unsent: [],
+      });
+    }
+  });
+});
+
+describe('literal trait keys', () => {
+  it('become literals where the file declares the key as a plain string, and stay as they are otherwise', () => {
+    // prepare
+    const source = [
+      'const _xN = "xmlName";',
+      'const _q = "say \\"hi\\"";',
+      'export var A$ = [3, n0, _A, 0, [_B], [[() => B$, { [_xN]: _bC, [_q]: 1, [other]: 2 }]]];',
+    ].join('\n');
+
+    // act
+    const rewritten = withLiteralTraitKeys(source);
+
+    // assess
+    expect(rewritten.split('\n')[2]).toBe('export var A$ = [3, n0, _A, 0, [_B], [[() => B$, { "xmlName": _bC, [_q]: 1, [other]: 2 }]]];');
+  });
+
+  it('leave no computed trait key in the schemas of any SDK client the project installs (an SDK change in their form fails here)', () => {
+    // prepare
+    const sdk = path.join(PROJECT_ROOT, 'node_modules', '@aws-sdk');
+    const schemaFiles = readdirSync(sdk)
+      .filter((name) => name.startsWith('client-'))
+      .flatMap((client) => {
+        const dir = path.join(sdk, client, 'dist-es', 'schemas');
+        return readdirSync(dir).filter((file) => file.endsWith('.js')).map((file) => path.join(dir, file));
+      });
+
+    // act
+    const left = schemaFiles.map((file) => ({ file: path.relative(sdk, file), computed: (withLiteralTraitKeys(readFileSync(file, 'utf8')).match(/\[_\w+\]:/g) ?? []).length }));
+
+    // assess
+    expect(schemaFiles.length).toBeGreaterThanOrEqual(8);
+    expect(left.filter(({ computed }) => computed > 0)).toEqual([]);
   });
 });
 
