@@ -17,6 +17,8 @@ module.exports = {
   moduleNameMapper: { '^@middy/([a-z-]+)$': '<rootDir>/node_modules/@middy/$1/index.js' },
   // The logger's level is read when it is built, at import: set before any module loads.
   setupFiles: ['<rootDir>/test/support/test-environment.ts'],
+  // Each file's temporary folders (synthesized assemblies, bundles) are removed after its tests.
+  setupFilesAfterEnv: ['<rootDir>/test/support/remove-scratch.ts'],
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   testTimeout: 60_000,
 };

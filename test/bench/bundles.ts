@@ -10,15 +10,14 @@
  * the medians and the ratio of deployed to before.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { Stack } from 'aws-cdk-lib';
 import { MfenvFunction, settingsReadByEntry } from '../../infra/functions';
 import { BUNDLE_FILE, type LambdaOnlyChange, bundleLambda } from '../../infra/lambda-bundle';
-import { synthesize } from '../infra/synth';
+import { bundleDirOf, logicalIdOf, synthesize } from '../infra/synth';
 import { sampleEnvironmentOf } from '../support/function-environment';
+import { removeScratchDirs, scratchDir } from '../support/scratch';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 
@@ -42,15 +41,15 @@ interface Deployed {
 
 /** Each function's bundle file, built as `cdk synth` builds it, its entry and the environment the stack gives it. */
 function deployedBundles(): Map<string, Deployed> {
-  const { app, stack, json } = synthesize({}, { bundle: true });
+  const synthesized = synthesize({}, { bundle: true });
+  const { stack, json } = synthesized;
   const functions = stack.node.findAll().filter((construct): construct is MfenvFunction => construct instanceof MfenvFunction);
   return new Map(
     functions.map((fn) => {
-      const logicalId = Stack.of(fn).getLogicalId(fn.node.defaultChild as import('aws-cdk-lib').CfnElement);
-      const key = json.Resources[logicalId]!.Properties!.Code.S3Key as string;
+      const logicalId = logicalIdOf(fn);
       // A function made inside a construct of its own (the uninstall guard's, the idle check's) is named after it.
       const name = fn.node.id === 'Function' ? fn.node.scope!.node.id : fn.node.id;
-      return [name, { entry: fn.entry, file: path.join(app.outdir, `asset.${key.replace(/\.zip$/, '')}`, BUNDLE_FILE), env: sampleEnvironmentOf(json, logicalId) }];
+      return [name, { entry: fn.entry, file: path.join(bundleDirOf(synthesized, fn), BUNDLE_FILE), env: sampleEnvironmentOf(json, logicalId) }];
     }),
   );
 }
@@ -74,7 +73,7 @@ function importMs(file: string, env: Record<string, string>): number {
 const kib = (bytes: number) => Math.round(bytes / 1024);
 
 async function main(): Promise<void> {
-  const scratch = mkdtempSync(path.join(tmpdir(), 'mfenv-bench-'));
+  const scratch = scratchDir('bench');
   try {
     const rows = [];
     for (const [id, { entry, file, env }] of deployedBundles()) {
@@ -103,7 +102,7 @@ async function main(): Promise<void> {
     console.table(rows);
     console.log(`Median ratio over the functions: ${median(rows.map((row) => row.ratio)).toFixed(2)} (deployed import time / import time before the Lambda-only changes).`);
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    removeScratchDirs();
   }
 }
 

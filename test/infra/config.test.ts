@@ -3,11 +3,10 @@
  * must stop the synth before anything reaches CloudFormation.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { CONTEXT, ConfigError, DEFAULT_CONFIG, longestAccessRoleTrust, readConfig, reservedBucketPrefixFor } from '../../infra/config';
 import { SETTING, settings } from '../../lambdas/core/settings';
+import { scratchDir } from '../support/scratch';
 import { PROJECT_ROOT, cdkJsonContext } from './synth';
 
 const reader = (context: Record<string, unknown>) => ({ tryGetContext: (key: string) => context[key] });
@@ -275,7 +274,7 @@ describe('cdk synth with a wrong setting', () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'infra/app.ts')], {
       cwd: PROJECT_ROOT,
       encoding: 'utf8',
-      env: { PATH: process.env.PATH, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: mkdtempSync(path.join(tmpdir(), 'mfenv-synth-')) },
+      env: { PATH: process.env.PATH, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: scratchDir('synth') },
     });
 
     // assess

@@ -11,7 +11,7 @@ import { SETTING, type SettingName } from '../../lambdas/core/settings';
 import { API_FUNCTION, STEP_FUNCTIONS, STEP_FUNCTION_IDS, UNINSTALL_GUARD_FUNCTION } from '../../lambdas/steps/catalogue';
 import { sampleEnvironmentOf } from '../support/function-environment';
 import { settingsReadBy } from './sources';
-import { PROJECT_ROOT, type Synthesized, logicalIdOf, resourcesOfType, synthesize } from './synth';
+import { PROJECT_ROOT, type Synthesized, bundleDirOf, logicalIdOf, resourcesOfType, synthesize } from './synth';
 
 /**
  * Settings a function may read without being given them on AWS: the region comes from the Lambda runtime,
@@ -37,9 +37,7 @@ describe('the functions', () => {
   }, 180_000);
 
   const resourceOf = (fn: MfenvFunction) => synthesized.json.Resources[logicalIdOf(fn)]!;
-  /** The staged bundle of a function: the cloud assembly holds it as asset.<hash>, uploaded as <hash>.zip. */
-  const bundleDir = (fn: MfenvFunction) =>
-    path.join(synthesized.app.outdir, `asset.${(resourceOf(fn).Properties!.Code.S3Key as string).replace(/\.zip$/, '')}`);
+  const bundleDir = (fn: MfenvFunction) => bundleDirOf(synthesized, fn);
 
   it('are every Lambda of the stack: one per step Lambda of the catalogue, the API and the uninstall guard', () => {
     // prepare

@@ -11,6 +11,7 @@ import { acknowledgements } from '../../infra/nag';
 import { MfenvStack } from '../../infra/stack';
 import { SETTING } from '../../lambdas/core/settings';
 import { IDLE_EXPIRY_FUNCTION } from '../../lambdas/steps/catalogue';
+import { scratchDir } from '../support/scratch';
 import { actionsCalledBy, settingsReadBy } from './sources';
 import { type Synthesized, cdkJsonContext, logicalIdOf, readable, resourcesOfType } from './synth';
 
@@ -30,7 +31,7 @@ const ON = { [CONTEXT.idleExpiryDays]: 14, [CONTEXT.idleExpiryGraceDays]: 5 };
  * synth plugin: the nag test below looks at this construct's findings, which another construct's cannot hide.
  */
 function synthesize(context: Record<string, unknown> = {}): Synthesized {
-  const app = new App({ context: { ...cdkJsonContext(), ...context, 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({ outdir: scratchDir('synth'), context: { ...cdkJsonContext(), ...context, 'aws:cdk:bundling-stacks': [] } });
   const stack = new MfenvStack(app, 'Mfenv', { config: readConfig(app.node) });
   const template = Template.fromStack(stack);
   return { app, stack, template, json: template.toJSON() as Synthesized['json'] };

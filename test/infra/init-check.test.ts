@@ -6,10 +6,11 @@
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { type MfenvFunction, settingsReadByEntry } from '../../infra/functions';
+import { BUNDLE_FILE } from '../../infra/lambda-bundle';
 import { SETTING } from '../../lambdas/core/settings';
 import { API_FUNCTION, STEP_FUNCTIONS } from '../../lambdas/steps/catalogue';
 import { sampleEnvironmentOf } from '../support/function-environment';
-import { type Synthesized, logicalIdOf, synthesize } from './synth';
+import { type Synthesized, bundleDirOf, logicalIdOf, synthesize } from './synth';
 
 const LOADER = 'const module = await import(process.argv[1]); console.log(typeof module.handler);';
 
@@ -21,8 +22,7 @@ describe('the settings check at init', () => {
 
   /** Imports the function's bundle in a fresh Node with `env`: its output, or the error it failed with. */
   function load(fn: MfenvFunction, env: Record<string, string>): { ok: boolean; output: string } {
-    const key = synthesized.json.Resources[logicalIdOf(fn)]!.Properties!.Code.S3Key as string;
-    const file = path.join(synthesized.app.outdir, `asset.${key.replace(/\.zip$/, '')}`, 'index.mjs');
+    const file = path.join(bundleDirOf(synthesized, fn), BUNDLE_FILE);
     try {
       const output = execFileSync(process.execPath, ['--input-type=module', '-e', LOADER, file], { encoding: 'utf8', stdio: 'pipe', env: { PATH: process.env.PATH, ...env } });
       return { ok: true, output: output.trim() };

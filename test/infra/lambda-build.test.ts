@@ -9,10 +9,10 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import type { MfenvFunction } from '../../infra/functions';
-import { LAMBDA_ALIASES, withLiteralTraitKeys } from '../../infra/lambda-bundle';
+import { BUNDLE_FILE, LAMBDA_ALIASES, withLiteralTraitKeys } from '../../infra/lambda-bundle';
 import { credentialsTreatedAsExpired, credentialsWillNeedRefresh, defaultProvider } from '../../lambdas/core/credentials-from-env';
 import { STEP_FUNCTION_IDS } from '../../lambdas/steps/catalogue';
-import { PROJECT_ROOT, type Synthesized, logicalIdOf, synthesize } from './synth';
+import { PROJECT_ROOT, type Synthesized, bundleDirOf, synthesize } from './synth';
 
 /** Text only the SDK's full chain carries (its final error), and text only the environment provider carries. */
 const FULL_CHAIN_MARK = 'Could not load credentials from any providers';
@@ -24,10 +24,7 @@ describe('the Lambda build', () => {
     synthesized = synthesize({}, { bundle: true });
   }, 180_000);
 
-  const bundleOf = (fn: MfenvFunction) => {
-    const key = synthesized.json.Resources[logicalIdOf(fn)]!.Properties!.Code.S3Key as string;
-    return readFileSync(path.join(synthesized.app.outdir, `asset.${key.replace(/\.zip$/, '')}`, 'index.mjs'), 'utf8');
-  };
+  const bundleOf = (fn: MfenvFunction) => readFileSync(path.join(bundleDirOf(synthesized, fn), BUNDLE_FILE), 'utf8');
 
   it('aliases the SDK default credential chain to the environment-only provider', () => {
     // prepare

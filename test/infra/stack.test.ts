@@ -7,6 +7,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { readConfig } from '../../infra/config';
 import { acknowledgements } from '../../infra/nag';
 import { MfenvStack } from '../../infra/stack';
+import { scratchDir } from '../support/scratch';
 import { type Synthesized, cdkJsonContext, resourcesOfType, synthesize } from './synth';
 
 /** cdk-nag reports a resource by its construct path (PolicyValidationPluginReport types it as a resource). */
@@ -100,7 +101,7 @@ describe('the bootstrap stack', () => {
 describe('the cdk-nag acknowledgements', () => {
   it('each answer a finding the pack really reports on that construct, and every finding has one', () => {
     // prepare: the same stack, without its acknowledgements.
-    const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
+    const app = new App({ outdir: scratchDir('synth'), context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
     const bare = new MfenvStack(app, 'Mfenv', { config: readConfig(app.node), acknowledgeNagFindings: false });
     const acknowledged = acknowledgements(bare, 'mfenv');
 

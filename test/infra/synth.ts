@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { type MfenvStack, buildMfenvApp } from '../../infra/stack';
+import { scratchDir } from '../support/scratch';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -26,6 +27,7 @@ export interface Synthesized {
 
 export function synthesize(context: Record<string, unknown> = {}, options: { bundle?: boolean } = {}): Synthesized {
   const app = new App({
+    outdir: scratchDir('synth'),
     context: {
       ...cdkJsonContext(),
       ...context,
@@ -41,6 +43,15 @@ export function synthesize(context: Record<string, unknown> = {}, options: { bun
 export function logicalIdOf(construct: { node: { defaultChild?: unknown } }): string {
   const resource = construct.node.defaultChild as import('aws-cdk-lib').CfnElement;
   return Stack.of(resource).getLogicalId(resource);
+}
+
+/**
+ * The folder of a function's staged bundle (infra/lambda-bundle.ts writes BUNDLE_FILE and its map there): the
+ * cloud assembly holds it as asset.<hash>, uploaded as <hash>.zip. Only for a synth that built the bundles.
+ */
+export function bundleDirOf(synthesized: Synthesized, fn: { node: { defaultChild?: unknown } }): string {
+  const key = synthesized.json.Resources[logicalIdOf(fn)]!.Properties!.Code.S3Key as string;
+  return path.join(synthesized.app.outdir, `asset.${key.replace(/\.zip$/, '')}`);
 }
 
 /** Every resource of one type, as [logicalId, resource]. */

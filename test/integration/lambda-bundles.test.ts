@@ -7,8 +7,7 @@
  * source's own clients, and compared with what the source answers for the same request.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DescribeSubnetsCommand, EC2Client } from '@aws-sdk/client-ec2';
@@ -20,6 +19,7 @@ import { TAG } from '../../lambdas/core/naming';
 import { API_FUNCTION, STEP_FUNCTIONS } from '../../lambdas/steps/catalogue';
 import { apiCaller, userArn } from '../support/api-events';
 import { useEmulator } from '../support/emulator';
+import { scratchDir } from '../support/scratch';
 import { createStandInWorkflows, quietLogs } from './api/fixtures';
 import { namesOf, uniqueName, workflowEnvironment } from './steps/fixtures';
 
@@ -29,7 +29,7 @@ const bundles: Record<'api' | 'network' | 'iam', string> = { api: '', network: '
 
 beforeAll(async () => {
   quietLogs();
-  scratch = mkdtempSync(path.join(tmpdir(), 'mfenv-bundles-'));
+  scratch = scratchDir('bundles');
   const entries = { api: API_FUNCTION.entry, network: STEP_FUNCTIONS.network.entry, iam: STEP_FUNCTIONS.iam.entry };
   for (const [name, entry] of Object.entries(entries) as [keyof typeof bundles, string][]) {
     const outdir = path.join(scratch, name);
@@ -38,7 +38,6 @@ beforeAll(async () => {
   }
   await createStandInWorkflows(emulator.context);
 }, 120_000);
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** Loads the bundle in a fresh Node with this process's environment (the emulator's settings), calls its handler once. */
 const INVOKER = [

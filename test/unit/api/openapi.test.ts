@@ -4,10 +4,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import * as z from 'zod';
 import { GATEWAY_MESSAGE_VARIABLE, GATEWAY_PROBLEMS, problemTemplate } from '../../../infra/api';
+import { lambdaBuildOptions } from '../../../infra/lambda-bundle';
 import { ensurePythonEnvironment, PROJECT_ROOT, VENV_BIN } from '../../../infra/local/emulator';
 import { OPENAPI_DOCUMENT, WRITE_OPENAPI_COMMAND, openApiDocumentText } from '../../../infra/write-openapi';
 import * as errors from '../../../lambdas/core/errors';
@@ -262,16 +264,9 @@ describe('the OpenAPI document', () => {
 
   it('stays out of the API Lambda', async () => {
     // act
-    const { metafile } = await build({
-      entryPoints: [join(PROJECT_ROOT, API_FUNCTION.entry)],
-      bundle: true,
-      write: false,
-      metafile: true,
-      platform: 'node',
-      format: 'esm',
-      mainFields: ['module', 'main'],
-      logLevel: 'silent',
-    });
+    // (the Lambda build itself, its output kept in memory)
+    const options = lambdaBuildOptions({ entry: API_FUNCTION.entry, outdir: tmpdir(), requiredSettings: [] });
+    const { metafile } = await build({ ...options, write: false, metafile: true, logLevel: 'silent' });
 
     // assess
     const sources = Object.keys(metafile.inputs).filter((input) => !input.includes('node_modules'));
