@@ -26,6 +26,7 @@ import { PROGRESS_PAGE_SIZE, progressOf } from '../../../lambdas/core/environmen
 import { logger } from '../../../lambdas/core/logger';
 import { readHistory, stepOf } from '../../../lambdas/core/progress';
 import { SETTING } from '../../../lambdas/core/settings';
+import { outcomeOf } from '../../support/outcome';
 
 const saved = { ...process.env };
 let release: () => void = () => undefined;
@@ -186,16 +187,16 @@ describe('local Step Functions endpoint', () => {
     const missingMachine = 'arn:aws:states:us-east-1:123456789012:stateMachine:nope';
 
     // act
-    const unknownMachine = sfn.send(new StartExecutionCommand({ stateMachineArn: missingMachine, input: '{}' }));
-    const unknownExecution = sfn.send(
-      new DescribeExecutionCommand({ executionArn: 'arn:aws:states:us-east-1:123456789012:execution:mfenv-test-provision:nope' }),
+    const unknownMachine = outcomeOf(sfn.send(new StartExecutionCommand({ stateMachineArn: missingMachine, input: '{}' })));
+    const unknownExecution = outcomeOf(
+      sfn.send(new DescribeExecutionCommand({ executionArn: 'arn:aws:states:us-east-1:123456789012:execution:mfenv-test-provision:nope' })),
     );
-    const badName = sfn.send(new StartExecutionCommand({ stateMachineArn: provisionArn, name: 'has space', input: '{}' }));
+    const badName = outcomeOf(sfn.send(new StartExecutionCommand({ stateMachineArn: provisionArn, name: 'has space', input: '{}' })));
 
     // assess
-    await expect(unknownMachine).rejects.toBeInstanceOf(StateMachineDoesNotExist);
-    await expect(unknownExecution).rejects.toBeInstanceOf(ExecutionDoesNotExist);
-    await expect(badName).rejects.toBeInstanceOf(InvalidName);
+    expect(await unknownMachine).toBeInstanceOf(StateMachineDoesNotExist);
+    expect(await unknownExecution).toBeInstanceOf(ExecutionDoesNotExist);
+    expect(await badName).toBeInstanceOf(InvalidName);
     expect(runner.list()).toHaveLength(1);
   });
 
@@ -277,16 +278,16 @@ describe('local Step Functions endpoint', () => {
     const { nextToken } = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 2 }));
 
     // act
-    const unknown = sfn.send(new GetExecutionHistoryCommand({ executionArn: `${executionArn}-nope` }));
-    const otherDirection = sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 2, reverseOrder: true, nextToken }));
-    const garbled = sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken: 'not-a-token' }));
-    const tooLarge = sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1001 }));
+    const unknown = outcomeOf(sfn.send(new GetExecutionHistoryCommand({ executionArn: `${executionArn}-nope` })));
+    const otherDirection = outcomeOf(sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 2, reverseOrder: true, nextToken })));
+    const garbled = outcomeOf(sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken: 'not-a-token' })));
+    const tooLarge = outcomeOf(sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1001 })));
 
     // assess
-    await expect(unknown).rejects.toBeInstanceOf(ExecutionDoesNotExist);
-    await expect(otherDirection).rejects.toBeInstanceOf(InvalidToken);
-    await expect(garbled).rejects.toBeInstanceOf(InvalidToken);
-    await expect(tooLarge).rejects.toBeInstanceOf(ValidationException);
+    expect(await unknown).toBeInstanceOf(ExecutionDoesNotExist);
+    expect(await otherDirection).toBeInstanceOf(InvalidToken);
+    expect(await garbled).toBeInstanceOf(InvalidToken);
+    expect(await tooLarge).toBeInstanceOf(ValidationException);
   });
 
   it('lets the API date a long poll loop from its start, reading older pages of the history', async () => {

@@ -19,6 +19,7 @@ import { SETTING, currentDeployment, settings } from '../../../lambdas/core/sett
 import { handler } from '../../../lambdas/steps/batch-steps';
 import { handler as networkSteps } from '../../../lambdas/steps/network-steps';
 import { useEmulator } from '../../support/emulator';
+import { outcomeOf } from '../../support/outcome';
 import { OWNER, invoke, namesOf, quietLogs, recordFor, uniqueName, withSetting, workflowEnvironment } from './fixtures';
 
 // The compute environment in the shared subnets: environments' own subnets are the network steps' (network-steps.test.ts);
@@ -564,12 +565,12 @@ describe('a compute environment AWS made INVALID', () => {
     await recordCreate(environment);
 
     // act
-    const disabling = invoke(handler, { step: 'disableInvalidComputeEnvironment', environment });
-    const deleting = invoke(handler, { step: 'deleteInvalidComputeEnvironment', environment });
+    const disabling = outcomeOf(invoke(handler, { step: 'disableInvalidComputeEnvironment', environment }));
+    const deleting = outcomeOf(invoke(handler, { step: 'deleteInvalidComputeEnvironment', environment }));
 
     // assess
-    await expect(disabling).rejects.toMatchObject({ name: 'ResourceFailed', message: expect.stringContaining('is VALID, not INVALID') });
-    await expect(deleting).rejects.toMatchObject({ name: 'ResourceFailed' });
+    expect(await disabling).toMatchObject({ name: 'ResourceFailed', message: expect.stringContaining('is VALID, not INVALID') });
+    expect(await deleting).toMatchObject({ name: 'ResourceFailed' });
     expect(await computeEnvironmentOf(namesOf(environment.name).computeEnvironmentName)).toMatchObject({ state: 'ENABLED', status: 'VALID' });
   });
 
@@ -591,10 +592,7 @@ describe('a compute environment AWS made INVALID', () => {
     const restore = reportInvalid([namesOf(deleting.name).computeEnvironmentName, namesOf(foreign.name).computeEnvironmentName], IAM_REASON);
 
     // act
-    const refused = invoke(handler, { step: 'deleteInvalidComputeEnvironment', environment: deleting }).then(
-      () => undefined,
-      (error: unknown) => error,
-    );
+    const refused = outcomeOf(invoke(handler, { step: 'deleteInvalidComputeEnvironment', environment: deleting }));
     const foreignAnswers = [
       await invoke(handler, { step: 'disableInvalidComputeEnvironment', environment: foreign }),
       await invoke(handler, { step: 'deleteInvalidComputeEnvironment', environment: foreign }),
