@@ -233,6 +233,13 @@ async function pollComputeEnvironment(input: StepInput) {
   const until = untilOf(input);
   const name = COMPUTE_ENVIRONMENT.nameOf(context(input.environment).names);
   const what = describedAs(COMPUTE_ENVIRONMENT, name);
+  if (input.everyComputeEnvironment && until !== 'VALID') {
+    // The teardown's waits: for every compute environment its disable and delete steps act on.
+    const found = await computeEnvironmentsToRemove(input.environment);
+    const done = found.every((ce) => hasSettled(until, describedAs(COMPUTE_ENVIRONMENT, ce.name), ce.detail, input.environment.name));
+    logger.info('compute environments checked', { until, done, names: found.map((ce) => ce.name) });
+    return { ...nextPoll(input.poll, done, what), recreate: false };
+  }
   const detail = await COMPUTE_ENVIRONMENT.describe(name);
   if (until === 'VALID' && detail?.status === 'INVALID' && isOurs(detail.tags, input.environment.name)) {
     const reason = trimSentence(detail.statusReason ?? 'no reason given');
@@ -307,6 +314,76 @@ async function deleteInvalidComputeEnvironment({ environment }: StepInput) {
     throw error;
   }
   return { deleted: true };
+}
+
+/** A compute environment found by the teardown: its name and what Batch says of it. */
+interface FoundComputeEnvironment {
+  name: string;
+  detail: BatchResourceDetail;
+}
+
+/**
+ * Every compute environment a teardown removes: the one in force and any other of the environment's that is
+ * still there and ours (`<name>` or `<name>_r<generation>`, naming.namesFor). An update whose workflow stopped
+ * half-way (stopped by hand, timed out) can leave its replacement, or the one it was retiring, beside the one in
+ * force; the DELETE that takes the environment over removes them too. The one in force is described by name, as
+ * a listing may not show one created a moment ago (a rollback); the others come from one listing of the
+ * region's compute environments (Batch allows 50, a page holds 100).
+ */
+async function computeEnvironmentsToRemove(environment: WorkflowEnvironment): Promise<FoundComputeEnvironment[]> {
+  const inForce = COMPUTE_ENVIRONMENT.nameOf(context(environment).names);
+  const base = namesFor(currentDeployment(), environment.name).computeEnvironmentName;
+  const isIncarnation = (name: string) => name === base || (name.startsWith(`${base}_r`) && /^\d+$/.test(name.slice(base.length + 2)));
+  const found: FoundComputeEnvironment[] = [];
+  const inForceDetail = await COMPUTE_ENVIRONMENT.describe(inForce);
+  if (inForceDetail && isOurs(inForceDetail.tags, environment.name)) found.push({ name: inForce, detail: inForceDetail });
+  let nextToken: string | undefined;
+  do {
+    const page = await batchClient().send(new DescribeComputeEnvironmentsCommand({ maxResults: 100, nextToken }));
+    for (const candidate of page.computeEnvironments ?? []) {
+      const name = candidate.computeEnvironmentName;
+      if (!name || name === inForce || !isIncarnation(name) || candidate.status === 'DELETED') continue;
+      if (isOurs(candidate.tags, environment.name)) found.push({ name, detail: candidate });
+    }
+    nextToken = page.nextToken;
+  } while (nextToken);
+  if (found.length > 1) logger.warn('compute environments besides the one in force, left by an interrupted update', { names: found.map((ce) => ce.name) });
+  return found;
+}
+
+/** Teardown: disables every compute environment of the environment (AWS deletes only DISABLED ones). */
+async function disableComputeEnvironment({ environment }: StepInput) {
+  const found = await computeEnvironmentsToRemove(environment);
+  let disabled = false;
+  for (const { name, detail } of found) {
+    if (detail.state === 'DISABLED' || detail.status === 'DELETING') {
+      disabled = true;
+      continue;
+    }
+    assertNotChanging(describedAs(COMPUTE_ENVIRONMENT, name), detail);
+    disabled = (await setState(COMPUTE_ENVIRONMENT, name, 'DISABLED')) || disabled;
+  }
+  return { disabled };
+}
+
+/** Teardown, once they are DISABLED: deletes every compute environment of the environment. */
+async function deleteComputeEnvironment({ environment }: StepInput) {
+  const found = await computeEnvironmentsToRemove(environment);
+  let deleted = false;
+  for (const { name, detail } of found) {
+    if (detail.status === 'DELETING') {
+      deleted = true;
+      continue;
+    }
+    assertNotChanging(describedAs(COMPUTE_ENVIRONMENT, name), detail);
+    try {
+      await COMPUTE_ENVIRONMENT.sendDelete(name);
+      deleted = true;
+    } catch (error) {
+      if (!isClientErrorSaying(error, DOES_NOT_EXIST)) throw error;
+    }
+  }
+  return { deleted };
 }
 
 async function poll(kind: BatchResourceKind, input: StepInput) {
@@ -451,8 +528,8 @@ async function createJobQueue({ environment }: StepInput) {
 export const steps: StepTable<'batch'> = {
   createComputeEnvironment,
   pollComputeEnvironment,
-  disableComputeEnvironment: ({ environment }) => disable(COMPUTE_ENVIRONMENT, environment),
-  deleteComputeEnvironment: ({ environment }) => remove(COMPUTE_ENVIRONMENT, environment),
+  disableComputeEnvironment,
+  deleteComputeEnvironment,
   disableInvalidComputeEnvironment,
   deleteInvalidComputeEnvironment,
   createJobQueue,

@@ -50,6 +50,11 @@ export const StepInput = z
      * ("previous", once the queue uses its replacement) or the replacement it made ("replacement", undoing it).
      */
     computeEnvironment: z.enum(['previous', 'replacement']).optional(),
+    /**
+     * Set by the teardown ASL's compute environment waits: wait for every compute environment of the
+     * environment (the one in force and any an interrupted update left), as its disable and delete steps act on.
+     */
+    everyComputeEnvironment: z.boolean().optional(),
     /** The update workflow's failure record: what went wrong undoing the change, when that failed too. */
     rollbackError: CaughtError.optional(),
   })

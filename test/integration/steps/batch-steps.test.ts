@@ -14,7 +14,7 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoClient } from '../../../lambdas/core/clients';
 import type { EnvironmentStatus } from '../../../lambdas/core/environment';
 import type { WorkflowEnvironment } from '../../../lambdas/core/environment';
-import { TAG, tagsFor } from '../../../lambdas/core/naming';
+import { TAG, namesFor, tagsFor } from '../../../lambdas/core/naming';
 import { SETTING, currentDeployment, settings } from '../../../lambdas/core/settings';
 import { handler } from '../../../lambdas/steps/batch-steps';
 import { handler as networkSteps } from '../../../lambdas/steps/network-steps';
@@ -444,6 +444,42 @@ describe('teardown in the order AWS requires', () => {
     expect(deleted).toEqual({ deleted: false });
     expect(wait.done).toBe(true);
     expect(await computeEnvironmentOf(names.computeEnvironmentName)).toMatchObject({ state: 'ENABLED' });
+  });
+
+  it('removes every compute environment of the environment an interrupted update left beside the one in force, and none of anyone else', async () => {
+    // prepare: revision 2 in force; an update stopped half-way left the original and its replacement (revision 3);
+    // a compute environment with a revision's name is tagged as bob's
+    const environment = await withInstanceProfile(workflowEnvironment(uniqueName('teardown-left'), { computeEnvironmentRevision: 2 }));
+    const original = { ...environment, computeEnvironmentRevision: undefined };
+    const replacement = { ...environment, computeEnvironmentRevision: 3 };
+    for (const incarnation of [original, environment, replacement]) await invoke(handler, { step: 'createComputeEnvironment', environment: incarnation });
+    const foreignName = `${namesOf(environment.name).computeEnvironmentName}_r9`;
+    await batch.send(
+      new CreateComputeEnvironmentCommand({
+        computeEnvironmentName: foreignName,
+        type: 'UNMANAGED',
+        state: 'ENABLED',
+        serviceRole: context.bootstrap.env[SETTING.batchServiceRoleArn],
+        tags: { [TAG.environment]: 'bob' },
+      }),
+    );
+    const names = [original, environment, replacement].map((incarnation) => namesFor(currentDeployment(), incarnation.name, incarnation.computeEnvironmentRevision).computeEnvironmentName);
+    const wait = (until: string) =>
+      invoke<PollAnswer>(handler, { step: 'pollComputeEnvironment', environment, until, everyComputeEnvironment: true, poll: FIRST_POLL });
+
+    // act, as teardown.asl.json runs the steps
+    const disabled = await invoke(handler, { step: 'disableComputeEnvironment', environment });
+    const states = await Promise.all(names.map(async (name) => (await computeEnvironmentOf(name))?.state));
+    const disabledWait = await wait('DISABLED');
+    const deleted = await invoke(handler, { step: 'deleteComputeEnvironment', environment });
+    const goneWait = await wait('GONE');
+    const left = await Promise.all(names.map((name) => computeEnvironmentOf(name)));
+
+    // assess
+    expect(names).toEqual([expect.not.stringContaining('_r'), expect.stringMatching(/_r2$/), expect.stringMatching(/_r3$/)]);
+    expect({ disabled, states, disabledWait: disabledWait.done }).toEqual({ disabled: { disabled: true }, states: ['DISABLED', 'DISABLED', 'DISABLED'], disabledWait: true });
+    expect({ deleted, goneWait: goneWait.done, left }).toEqual({ deleted: { deleted: true }, goneWait: true, left: [undefined, undefined, undefined] });
+    expect(await computeEnvironmentOf(foreignName)).toMatchObject({ state: 'ENABLED' });
   });
 });
 
