@@ -33,7 +33,13 @@ const LONG_AGO_MS = WORKFLOW_START_WINDOW_MS * 10;
  * A record as a request or step leaves it when it dies between writing the status and starting the
  * workflow (or when its workflow has gone): `status` at `generation`, last changed `changedMsAgo` ago.
  */
-async function recordLeftIn(name: string, status: EnvironmentStatus, generation: number, changedMsAgo = LONG_AGO_MS): Promise<EnvironmentRecord> {
+async function recordLeftIn(
+  name: string,
+  status: EnvironmentStatus,
+  generation: number,
+  changedMsAgo = LONG_AGO_MS,
+  more: Partial<EnvironmentRecord> = {},
+): Promise<EnvironmentRecord> {
   const at = new Date(Date.now() - changedMsAgo).toISOString();
   const record: EnvironmentRecord = {
     name,
@@ -50,6 +56,7 @@ async function recordLeftIn(name: string, status: EnvironmentStatus, generation:
     retainedBucket: null,
     createdAt: at,
     updatedAt: at,
+    ...more,
   };
   await registry.putNewEnvironment(record);
   return record;
@@ -253,5 +260,30 @@ describe('DELETE of a DELETING environment', () => {
     expect(answer.status).toBe(202);
     expect(answer.json.status).toBe('DELETING');
     expect(await snapshot(workflows)).toEqual(before);
+  });
+});
+
+describe('DELETE of an UPDATING environment', () => {
+  it('tears it down, the compute environment in force named, once the resize was aborted by hand', async () => {
+    // prepare: a resize (generation 3) of an environment whose compute environment in force is revision 2,
+    // its update execution stopped before it recorded an outcome
+    await recordLeftIn('resizing', 'UPDATING', 3, LONG_AGO_MS, { computeEnvironmentRevision: 2, pendingSpec: { maxVcpus: 8, gpu: false } });
+    const update = await startExecution(workflows.updateArn, executionName('update', 'resizing', 3), { name: 'resizing', generation: 3 });
+    await workflows.sfn.send(new StopExecutionCommand({ executionArn: update }));
+
+    // act
+    const answer = await asAlice.delete('/environments/resizing');
+
+    // assess: the teardown removes revision 2 and whatever the resize left (batch-steps: every compute environment)
+    expect(answer.status).toBe(202);
+    expect(await registry.getEnvironment('resizing')).toMatchObject({
+      status: 'DELETING',
+      generation: 4,
+      statusReason: expect.stringMatching(/^The workflow resizing it had stopped.*resizing-update-3 \(ABORTED\)/),
+    });
+    const { teardown } = await executionsFor(workflows, 'resizing');
+    expect(teardown).toEqual([
+      { name: 'resizing-teardown-4', input: { environment: expect.objectContaining({ name: 'resizing', generation: 4, mode: 'delete', computeEnvironmentRevision: 2 }) } },
+    ]);
   });
 });
