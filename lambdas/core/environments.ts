@@ -488,6 +488,23 @@ export async function deleteEnvironment(caller: Caller, name: string, options: {
 }
 
 /**
+ * The `$.environment` a teardown or update workflow of a recorded environment receives: who owns it, and the
+ * compute environment in force, which a resize may have replaced (naming.namesFor).
+ */
+function workflowEnvironmentOf(
+  record: EnvironmentRecord,
+  run: Pick<WorkflowEnvironment, 'spec' | 'generation' | 'purge' | 'mode'>,
+): WorkflowEnvironment {
+  return {
+    name: record.name,
+    owner: record.owner,
+    ownerUniqueId: record.ownerUniqueId,
+    ...run,
+    ...(record.computeEnvironmentRevision !== undefined ? { computeEnvironmentRevision: record.computeEnvironmentRevision } : {}),
+  };
+}
+
+/**
  * Starts the teardown of `record` as DELETE does: DELETING at the next generation, then the workflow.
  * `takeOverReason` leads the statusReason (a take-over, an idle expiry); `where` adds conditions on the record the
  * write must still meet (idle expiry: not exempt, still announced), so a change made since the read wins.
@@ -524,17 +541,7 @@ export async function startTeardown(
     throw error;
   }
 
-  const environment: WorkflowEnvironment = {
-    name,
-    owner: record.owner,
-    ownerUniqueId: record.ownerUniqueId,
-    spec: record.spec,
-    generation,
-    purge,
-    mode: 'delete',
-    // The compute environment in force, which a resize may have replaced (naming.namesFor).
-    ...(record.computeEnvironmentRevision !== undefined ? { computeEnvironmentRevision: record.computeEnvironmentRevision } : {}),
-  };
+  const environment = workflowEnvironmentOf(record, { spec: record.spec, generation, purge, mode: 'delete' });
   try {
     await startWorkflow(teardownStateMachineArn, executionName('teardown', name, generation), JSON.stringify({ environment }));
   } catch (error) {
@@ -688,16 +695,7 @@ export async function updateEnvironment(caller: Caller, name: string, body: unkn
     throw new EnvironmentStateConflictError(`The environment "${name}" changed while this request was read; send PATCH again.`);
   }
 
-  const environment: WorkflowEnvironment = {
-    name,
-    owner: record.owner,
-    ownerUniqueId: record.ownerUniqueId,
-    spec: pendingSpec,
-    generation,
-    purge: false,
-    mode: 'update',
-    ...(record.computeEnvironmentRevision !== undefined ? { computeEnvironmentRevision: record.computeEnvironmentRevision } : {}),
-  };
+  const environment = workflowEnvironmentOf(record, { spec: pendingSpec, generation, purge: false, mode: 'update' });
   try {
     await startWorkflow(updateStateMachineArn, executionName('update', name, generation), JSON.stringify({ environment }));
   } catch (error) {
