@@ -5,23 +5,22 @@
  * environment is left in the emulator afterwards. Also: other teammates cannot see or touch it, and bad
  * requests change nothing.
  */
-import { BatchClient, DescribeComputeEnvironmentsCommand, DescribeJobQueuesCommand } from '@aws-sdk/client-batch';
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { DescribeRouteTablesCommand, DescribeSubnetsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeComputeEnvironmentsCommand, DescribeJobQueuesCommand } from '@aws-sdk/client-batch';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeRouteTablesCommand, DescribeSubnetsCommand } from '@aws-sdk/client-ec2';
 import {
   GetRoleCommand,
   GetRolePolicyCommand,
-  IAMClient,
   ListAttachedRolePoliciesCommand,
   ListInstanceProfilesCommand,
   ListPoliciesCommand,
   ListRolesCommand,
 } from '@aws-sdk/client-iam';
-import { CreateBucketCommand, GetBucketPolicyCommand, HeadBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
-import { emulatorClientConfig } from '../../infra/local/bootstrap';
+import { CreateBucketCommand, GetBucketPolicyCommand, HeadBucketCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
 import type { LocalUser } from '../../infra/local/runtime';
 import type { ExecutionRecord } from '../../infra/local/workflow-runner';
 import { namesFor } from '../../lambdas/core/naming';
+import { type EmulatorRootClients, emulatorRootClients } from '../support/emulator-root';
 import { useLocalMode } from '../support/local-mode';
 import { type ApiClient, type ApiResponse, apiClient, signedFetch, waitWhile } from '../support/signed-client';
 import { LOCAL_PAYLOAD_KEYS } from '../support/payload';
@@ -38,7 +37,7 @@ let bob: LocalUser;
 let asAlice: ApiClient;
 let asBob: ApiClient;
 let asAdmin: ApiClient;
-let aws: { s3: S3Client; iam: IAMClient; batch: BatchClient; dynamo: DynamoDBClient; ec2: EC2Client };
+let aws: EmulatorRootClients;
 
 beforeAll(async () => {
   alice = await local.local.createUser('alice');
@@ -48,15 +47,7 @@ beforeAll(async () => {
   const admin = await local.local.createUser('dana');
   expect(admin.arn).toBe(ADMIN_ARN);
   asAdmin = apiClient(local.local.apiUrl, admin);
-  // The emulator's root: sees everything, for the assertions.
-  const config = emulatorClientConfig(local.local.emulatorEndpoint);
-  aws = {
-    s3: new S3Client({ ...config, forcePathStyle: true }),
-    iam: new IAMClient(config),
-    batch: new BatchClient(config),
-    dynamo: new DynamoDBClient(config),
-    ec2: new EC2Client(config),
-  };
+  aws = emulatorRootClients(local.local.emulatorEndpoint);
 }, 60_000);
 
 afterAll(() => {

@@ -18,9 +18,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchClient, DescribeComputeEnvironmentsCommand, DescribeJobQueuesCommand } from '@aws-sdk/client-batch';
-import { DynamoDBClient, ListTablesCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { DescribeSubnetsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeComputeEnvironmentsCommand, DescribeJobQueuesCommand } from '@aws-sdk/client-batch';
+import { ListTablesCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeSubnetsCommand } from '@aws-sdk/client-ec2';
 import {
   CreateInstanceProfileCommand,
   CreateRoleCommand,
@@ -28,10 +28,8 @@ import {
   DeleteRoleCommand,
   GetInstanceProfileCommand,
   GetRoleCommand,
-  IAMClient,
 } from '@aws-sdk/client-iam';
-import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { emulatorClientConfig } from '../../infra/local/bootstrap';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { PROJECT_ROOT } from '../../infra/local/emulator';
 import type { LocalUser } from '../../infra/local/runtime';
 import { allStates } from '../../infra/local/workflow-runner';
@@ -39,6 +37,7 @@ import { type EnvironmentNames, namesFor } from '../../lambdas/core/naming';
 import { liveCounts } from '../../lambdas/core/quota-counters';
 import { STATE_MACHINES, type StateMachineId } from '../../lambdas/steps/catalogue';
 import { type FaultSpec, clearFaults, injectFault, listFaults } from '../support/faults';
+import { type EmulatorRootClients, emulatorRootClients } from '../support/emulator-root';
 import { useLocalMode } from '../support/local-mode';
 import { type ApiClient, apiClient } from '../support/signed-client';
 
@@ -49,20 +48,13 @@ jest.setTimeout(120_000);
 const local = useLocalMode({ maxEnvironments: 50, maxEnvironmentsPerOwner: 50 });
 let alice: LocalUser;
 let asAlice: ApiClient;
-let aws: { s3: S3Client; iam: IAMClient; batch: BatchClient; dynamo: DynamoDBClient; ec2: EC2Client };
+let aws: EmulatorRootClients;
 const started = Date.now();
 
 beforeAll(async () => {
   alice = await local.local.createUser('alice');
   asAlice = apiClient(local.local.apiUrl, alice);
-  const config = emulatorClientConfig(local.local.emulatorEndpoint);
-  aws = {
-    s3: new S3Client({ ...config, forcePathStyle: true }),
-    iam: new IAMClient(config),
-    batch: new BatchClient(config),
-    dynamo: new DynamoDBClient(config),
-    ec2: new EC2Client(config),
-  };
+  aws = emulatorRootClients(local.local.emulatorEndpoint);
 }, 60_000);
 
 afterEach(() => clearFaults(local.local.emulatorEndpoint));

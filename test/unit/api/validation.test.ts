@@ -1,17 +1,6 @@
 import { environmentNameOf, parseCreateRequest } from '../../../lambdas/core/environments';
-import { ValidationError } from '../../../lambdas/core/errors';
 import { SETTING } from '../../../lambdas/core/settings';
-
-/** The ValidationError a call throws (fails the test if it throws nothing, or something else). */
-function validationErrorOf(act: () => unknown): ValidationError {
-  try {
-    act();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ValidationError);
-    return error as ValidationError;
-  }
-  throw new Error('expected a ValidationError, nothing was thrown');
-}
+import { validationErrorOf } from '../../support/outcome';
 
 describe('POST /environments body validation', () => {
   const saved = { ...process.env };
